@@ -1,0 +1,1 @@
+//! DataFusion engine (see issue 4).

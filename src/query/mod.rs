@@ -1,0 +1,1 @@
+//! The query path: InfluxQL parsing and translation to SQL.
