@@ -1,1 +1,2 @@
 //! The query path: InfluxQL parsing and translation to SQL.
+pub mod influxql;
