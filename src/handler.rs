@@ -1,1 +1,239 @@
-//! handler
+//! The core's entry point: a request in, an [`Action`] out.
+
+use crate::auth::{Access, TokenEntry, credentials};
+use crate::config::{Config, MAX_LISTED_ERRORS};
+use crate::error::Error;
+use crate::request::Request;
+use crate::response::Response;
+use crate::routes::{Api, Route, route};
+use crate::schema::Schema;
+use crate::write::batch::{self, NewColumn, ParsedWrite, Rejected, TableBatch};
+use crate::write::gzip::decode_body;
+use crate::write::params::WriteParams;
+
+/// What the host must do with a request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send this response; nothing else to do.
+    Respond(Response),
+    /// Make these batches durable, then send `plan.response`. If storing fails, send the
+    /// response for the storage error instead (see [`WritePlan::failed`]).
+    Write(WritePlan),
+    /// Render the host's own metrics (the request was authenticated).
+    Metrics,
+    /// Serve the embedded browser playground, if the host has one.
+    Playground,
+}
+
+/// An accepted write: the database, the batches per measurement and the response to send once
+/// they are durable.
+#[derive(Debug)]
+pub struct WritePlan {
+    pub database: String,
+    pub batches: Vec<TableBatch>,
+    pub new_columns: Vec<NewColumn>,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub response: Response,
+}
+
+impl WritePlan {
+    /// The response when the host could not make the batches durable.
+    pub fn failed(&self, err: &Error) -> Response {
+        Response::error(err)
+    }
+}
+
+/// Authenticate, route and validate `req` at time `now_ns` (ns since the epoch).
+pub fn handle(req: &Request<'_>, now_ns: i64, config: &Config, schema: &dyn Schema) -> Action {
+    let action = match dispatch(req, now_ns, config, schema) {
+        Ok(action) => action,
+        Err(err) => Action::Respond(Response::error(&err)),
+    };
+    match action {
+        // InfluxDB sends its version on every response; clients probe it.
+        Action::Respond(resp) => Action::Respond(with_version(resp, config)),
+        Action::Write(mut plan) => {
+            plan.response = with_version(
+                std::mem::replace(&mut plan.response, Response::no_content()),
+                config,
+            );
+            Action::Write(plan)
+        }
+        other => other,
+    }
+}
+
+fn with_version(resp: Response, config: &Config) -> Response {
+    resp.with_header("X-Influxdb-Version", config.version.clone())
+        .with_header("X-Influxdb-Build", config.build.clone())
+}
+
+fn dispatch(
+    req: &Request<'_>,
+    now_ns: i64,
+    config: &Config,
+    schema: &dyn Schema,
+) -> Result<Action, Error> {
+    let route = route(req.method, req.path)?;
+    match route {
+        Route::Preflight => return Ok(Action::Respond(Response::no_content())),
+        Route::Ping | Route::Health if !config.ping_requires_auth => {
+            return Ok(Action::Respond(liveness(route, config)));
+        }
+        Route::Playground => return Ok(Action::Playground),
+        _ => {}
+    }
+    let params = req.params();
+    let query_token = if route.allows_query_token() {
+        params.get("p")
+    } else {
+        None
+    };
+    let token = authenticate(config, req.header("Authorization"), query_token)?;
+    match route {
+        Route::Ping | Route::Health => Ok(Action::Respond(liveness(route, config))),
+        Route::Metrics => Ok(Action::Metrics),
+        Route::Write(api) => {
+            let wp = WriteParams::parse(api, &params)?;
+            authorize(token, Access::Write, &wp.database)?;
+            write(req, api, wp, now_ns, config, schema)
+        }
+        Route::QueryV1 | Route::QuerySqlV3 | Route::QueryInfluxqlV3 => Err(
+            Error::UnprocessableEntity("queries are not served by this build yet".to_string()),
+        ),
+        Route::Preflight | Route::Playground => unreachable!("answered above"),
+    }
+}
+
+/// `None` when auth is disabled; otherwise the token's entry or the 400/401.
+fn authenticate<'c>(
+    config: &'c Config,
+    authorization: Option<&str>,
+    query_token: Option<&str>,
+) -> Result<Option<&'c TokenEntry>, Error> {
+    if config.auth_disabled {
+        return Ok(None);
+    }
+    let token = credentials(authorization, query_token)?.ok_or(Error::Unauthorized)?;
+    config
+        .tokens
+        .lookup(&token)
+        .map(Some)
+        .ok_or(Error::Unauthorized)
+}
+
+fn authorize(token: Option<&TokenEntry>, access: Access, database: &str) -> Result<(), Error> {
+    match token {
+        Some(t) if !t.allows(access, database) => Err(Error::Forbidden {
+            action: access.as_str(),
+            database: database.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn liveness(route: Route, config: &Config) -> Response {
+    match route {
+        Route::Health => Response::json(
+            200,
+            &serde_json::json!({
+                "name": "influxgate",
+                "message": "ready for queries and writes",
+                "status": "pass",
+                "checks": [],
+                "version": config.version,
+                "commit": config.build,
+            }),
+        ),
+        _ => Response::no_content(),
+    }
+}
+
+fn write(
+    req: &Request<'_>,
+    api: Api,
+    wp: WriteParams,
+    now_ns: i64,
+    config: &Config,
+    schema: &dyn Schema,
+) -> Result<Action, Error> {
+    let body = decode_body(
+        req.body,
+        req.header("Content-Encoding"),
+        config.max_body_bytes,
+    )?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        let offset = e.valid_up_to();
+        let line = 1 + body[..offset].iter().filter(|&&b| b == b'\n').count();
+        Error::InvalidUtf8 { line, offset }
+    })?;
+    if text.trim().is_empty() {
+        return Err(Error::EmptyBody);
+    }
+    let parsed = batch::build(
+        text,
+        &wp.database,
+        wp.precision,
+        now_ns,
+        schema,
+        MAX_LISTED_ERRORS,
+    );
+    let response = write_response(api, &parsed)?;
+    Ok(Action::Write(WritePlan {
+        database: wp.database,
+        batches: parsed.batches,
+        new_columns: parsed.new_columns,
+        accepted: parsed.accepted,
+        rejected: parsed.rejected_count,
+        response,
+    }))
+}
+
+/// The response for a parsed write, or the error when nothing at all can be written.
+fn write_response(api: Api, parsed: &ParsedWrite) -> Result<Response, Error> {
+    if parsed.rejected_count == 0 {
+        if parsed.accepted == 0 {
+            // Only comments and blank lines.
+            return Err(Error::EmptyBody);
+        }
+        return Ok(Response::no_content());
+    }
+    let partial = parsed.accepted > 0;
+    let err = Error::WriteRejected {
+        api,
+        partial,
+        first_line: parsed.rejected.first().map_or(0, |r| r.line),
+        message: rejection_message(api, partial, parsed),
+    };
+    if partial {
+        Ok(Response::error(&err))
+    } else {
+        Err(err)
+    }
+}
+
+/// Wording after the Serverless API reference: `no data written, errors encountered on
+/// line(s): ...` (v2), `failed to parse line protocol: errors encountered on line(s): ...` (v1).
+fn rejection_message(api: Api, partial: bool, parsed: &ParsedWrite) -> String {
+    let lead = match (api, partial) {
+        (_, true) => "partial write of line protocol occurred",
+        (Api::V2, false) => "no data written",
+        (_, false) => "failed to parse line protocol",
+    };
+    let listed: Vec<String> = parsed.rejected.iter().map(Rejected::to_string).collect();
+    let mut msg = format!(
+        "{lead}: {} of {} lines rejected, errors encountered on line(s): {}",
+        parsed.rejected_count,
+        parsed.rejected_count + parsed.accepted,
+        listed.join("\n")
+    );
+    if parsed.rejected_count > parsed.rejected.len() {
+        msg.push_str(&format!(
+            "\n(and {} more rejected lines not listed)",
+            parsed.rejected_count - parsed.rejected.len()
+        ));
+    }
+    msg
+}

@@ -18,9 +18,9 @@ pub mod routes;
 pub mod schema;
 pub mod write;
 
-
-
-
-
-
+pub use config::Config;
+pub use error::Error;
+pub use handler::{Action, WritePlan, handle};
+pub use request::Request;
+pub use response::Response;
 pub use schema::{ColumnType, FieldType, Schema};

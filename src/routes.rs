@@ -1,1 +1,97 @@
-//! routes
+//! Route paths, in one place, and the single `(method, path)` dispatch.
+
+use crate::error::Error;
+
+pub const PING: &str = "/ping";
+pub const HEALTH: &str = "/health";
+pub const METRICS: &str = "/metrics";
+pub const WRITE_V1: &str = "/write";
+pub const WRITE_V2: &str = "/api/v2/write";
+pub const QUERY_V1: &str = "/query";
+pub const QUERY_SQL_V3: &str = "/api/v3/query_sql";
+pub const QUERY_INFLUXQL_V3: &str = "/api/v3/query_influxql";
+/// The browser playground, served by hosts that embed it.
+pub const PLAYGROUND: &str = "/";
+
+/// Which InfluxDB API flavour a request speaks: it decides parameter names and response shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V1,
+    V2,
+    V3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Ping,
+    Health,
+    Metrics,
+    Write(Api),
+    QueryV1,
+    QuerySqlV3,
+    QueryInfluxqlV3,
+    Playground,
+    /// A CORS preflight for any path.
+    Preflight,
+}
+
+impl Route {
+    /// Whether `?p=` query-string authentication is honoured (v1 `/write` and `/query` only).
+    pub fn allows_query_token(self) -> bool {
+        matches!(self, Route::Write(Api::V1) | Route::QueryV1)
+    }
+}
+
+/// The one dispatch: a known path with the wrong method is 405, an unknown path 404.
+pub fn route(method: &str, path: &str) -> Result<Route, Error> {
+    // Clients (Telegraf's v1 output, some proxies) send a trailing slash.
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
+    let route = match (method, path) {
+        ("GET" | "HEAD", PING) => Route::Ping,
+        ("GET" | "HEAD", HEALTH) => Route::Health,
+        ("GET", METRICS) => Route::Metrics,
+        ("POST", WRITE_V1) => Route::Write(Api::V1),
+        ("POST", WRITE_V2) => Route::Write(Api::V2),
+        ("GET" | "POST", QUERY_V1) => Route::QueryV1,
+        ("GET" | "POST", QUERY_SQL_V3) => Route::QuerySqlV3,
+        ("GET" | "POST", QUERY_INFLUXQL_V3) => Route::QueryInfluxqlV3,
+        ("GET" | "HEAD", PLAYGROUND) => Route::Playground,
+        ("OPTIONS", _) => Route::Preflight,
+        (
+            _,
+            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | QUERY_V1 | QUERY_SQL_V3
+            | QUERY_INFLUXQL_V3 | PLAYGROUND,
+        ) => {
+            return Err(Error::MethodNotAllowed {
+                method: method.to_string(),
+                path: path.to_string(),
+            });
+        }
+        _ => return Err(Error::NotFound),
+    };
+    Ok(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch() {
+        assert_eq!(route("POST", "/write"), Ok(Route::Write(Api::V1)));
+        assert_eq!(route("POST", "/write/"), Ok(Route::Write(Api::V1)));
+        assert_eq!(route("POST", "/api/v2/write"), Ok(Route::Write(Api::V2)));
+        assert_eq!(route("HEAD", "/ping"), Ok(Route::Ping));
+        assert_eq!(route("GET", "/"), Ok(Route::Playground));
+        assert_eq!(route("GET", "/nope"), Err(Error::NotFound));
+        assert!(matches!(
+            route("GET", "/write"),
+            Err(Error::MethodNotAllowed { .. })
+        ));
+        assert!(Route::Write(Api::V1).allows_query_token());
+        assert!(!Route::Write(Api::V2).allows_query_token());
+    }
+}

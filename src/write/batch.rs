@@ -1,1 +1,429 @@
-//! batch
+//! Parsed points into Arrow `RecordBatch`es, one per measurement, with field types checked.
+//!
+//! Schema (DESIGN §4): tags `Dictionary(Int32, Utf8)`, fields Float64/Int64/UInt64/Utf8/Boolean,
+//! all nullable, then a non-null `time` `Timestamp(Nanosecond, "UTC")`. Columns are ordered tags
+//! by name, fields by name, then `time`, so equal inputs give equal schemas.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+
+use crate::error::{cut, quote};
+use crate::schema::{ColumnType, FieldType, Schema};
+use crate::write::line_protocol::{FieldValue, Line, LineError, parse_lines};
+use crate::write::precision::Precision;
+
+/// The name of the time column in every table.
+pub const TIME_COLUMN: &str = "time";
+/// Longest excerpt of a rejected line quoted in a response.
+const LINE_EXCERPT: usize = 120;
+
+/// The Arrow type of a field column.
+pub fn field_data_type(ty: FieldType) -> DataType {
+    match ty {
+        FieldType::Float => DataType::Float64,
+        FieldType::Integer => DataType::Int64,
+        FieldType::UInteger => DataType::UInt64,
+        FieldType::String => DataType::Utf8,
+        FieldType::Boolean => DataType::Boolean,
+    }
+}
+
+/// The Arrow type of a tag column.
+pub fn tag_data_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The Arrow type of the time column.
+pub fn time_data_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// The accepted points of one measurement.
+#[derive(Debug, Clone)]
+pub struct TableBatch {
+    pub measurement: String,
+    pub batch: RecordBatch,
+}
+
+/// A column the host's schema did not know yet; the host records it with the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewColumn {
+    pub table: String,
+    pub column: String,
+    pub column_type: ColumnType,
+}
+
+/// A rejected line: where, what, and an excerpt of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based physical line number.
+    pub line: usize,
+    pub column: Option<usize>,
+    pub message: String,
+    /// The line, cut to a readable length.
+    pub text: String,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        write!(f, ": {} in {}", self.message, self.text)
+    }
+}
+
+/// Everything a write body turned into.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedWrite {
+    pub batches: Vec<TableBatch>,
+    pub new_columns: Vec<NewColumn>,
+    pub accepted: usize,
+    /// The first rejects, up to the listing limit.
+    pub rejected: Vec<Rejected>,
+    /// How many lines were rejected in all.
+    pub rejected_count: usize,
+}
+
+/// Parse `body` and build batches for `database`, checking types against `schema` and against
+/// earlier lines of the same body. `now_ns` (truncated to `precision`) stamps points without a
+/// timestamp, the same value for the whole request. At most `max_listed` rejects are kept.
+pub fn build(
+    body: &str,
+    database: &str,
+    precision: Precision,
+    now_ns: i64,
+    schema: &dyn Schema,
+    max_listed: usize,
+) -> ParsedWrite {
+    let default_time = precision.truncate(now_ns);
+    let mut tables: Vec<TableBuilder> = Vec::new();
+    let mut table_index: HashMap<String, usize> = HashMap::new();
+    let mut out = ParsedWrite::default();
+
+    let mut lines = parse_lines(body);
+    while let Some(item) = lines.next() {
+        let (line, column, message) = match item {
+            Ok(point) => {
+                let appended = resolve_time(&point, precision, default_time).and_then(|time| {
+                    let idx = match table_index.get(point.measurement.as_ref()) {
+                        Some(&i) => i,
+                        None => {
+                            tables.push(TableBuilder::new(&point.measurement));
+                            table_index.insert(point.measurement.to_string(), tables.len() - 1);
+                            tables.len() - 1
+                        }
+                    };
+                    tables[idx].append(&point, time, database, schema)
+                });
+                match appended {
+                    Ok(()) => {
+                        out.accepted += 1;
+                        continue;
+                    }
+                    Err(message) => (lines.line_number(), None, message),
+                }
+            }
+            Err(LineError {
+                line,
+                column,
+                message,
+            }) => (line, Some(column), message),
+        };
+        out.rejected_count += 1;
+        if out.rejected.len() < max_listed {
+            out.rejected.push(Rejected {
+                line,
+                column,
+                message,
+                text: String::new(),
+            });
+        }
+    }
+    fill_excerpts(body, &mut out.rejected);
+
+    for table in tables {
+        if table.rows == 0 {
+            continue;
+        }
+        for (column, column_type) in table.new_columns() {
+            out.new_columns.push(NewColumn {
+                table: table.name.clone(),
+                column,
+                column_type,
+            });
+        }
+        out.batches.push(table.finish());
+    }
+    out
+}
+
+fn resolve_time(line: &Line<'_>, precision: Precision, default_time: i64) -> Result<i64, String> {
+    match line.timestamp {
+        None => Ok(default_time),
+        Some(ts) => precision.to_nanos(ts).ok_or_else(|| {
+            format!(
+                "timestamp {ts} is out of range for precision {}: it must lie between 1677-09-21 and 2262-04-11",
+                precision.as_str()
+            )
+        }),
+    }
+}
+
+/// Fill in each reject's excerpt from its physical line.
+fn fill_excerpts(body: &str, rejected: &mut [Rejected]) {
+    let mut lines = body.split('\n').enumerate();
+    let mut current: Option<(usize, &str)> = None;
+    for r in rejected.iter_mut() {
+        while current.is_none_or(|(n, _)| n + 1 < r.line) {
+            match lines.next() {
+                Some(l) => current = Some(l),
+                None => break,
+            }
+        }
+        if let Some((n, text)) = current
+            && n + 1 == r.line
+        {
+            r.text = cut(text.strip_suffix('\r').unwrap_or(text), LINE_EXCERPT);
+        }
+    }
+}
+
+enum ColumnData {
+    Tag(StringDictionaryBuilder<Int32Type>),
+    Float(Float64Builder),
+    Integer(Int64Builder),
+    UInteger(UInt64Builder),
+    String(StringBuilder),
+    Boolean(BooleanBuilder),
+}
+
+impl ColumnData {
+    fn new(ty: ColumnType) -> Self {
+        match ty {
+            ColumnType::Tag | ColumnType::Time => ColumnData::Tag(StringDictionaryBuilder::new()),
+            ColumnType::Field(FieldType::Float) => ColumnData::Float(Float64Builder::new()),
+            ColumnType::Field(FieldType::Integer) => ColumnData::Integer(Int64Builder::new()),
+            ColumnType::Field(FieldType::UInteger) => ColumnData::UInteger(UInt64Builder::new()),
+            ColumnType::Field(FieldType::String) => ColumnData::String(StringBuilder::new()),
+            ColumnType::Field(FieldType::Boolean) => ColumnData::Boolean(BooleanBuilder::new()),
+        }
+    }
+
+    fn builder(&mut self) -> &mut dyn ArrayBuilder {
+        match self {
+            ColumnData::Tag(b) => b,
+            ColumnData::Float(b) => b,
+            ColumnData::Integer(b) => b,
+            ColumnData::UInteger(b) => b,
+            ColumnData::String(b) => b,
+            ColumnData::Boolean(b) => b,
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            ColumnData::Tag(b) => b.append_nulls(n),
+            ColumnData::Float(b) => b.append_nulls(n),
+            ColumnData::Integer(b) => b.append_nulls(n),
+            ColumnData::UInteger(b) => b.append_nulls(n),
+            ColumnData::String(b) => (0..n).for_each(|_| b.append_null()),
+            ColumnData::Boolean(b) => b.append_nulls(n),
+        }
+    }
+
+    fn append_field(&mut self, value: &FieldValue<'_>) {
+        match (self, value) {
+            (ColumnData::Float(b), FieldValue::Float(v)) => b.append_value(*v),
+            (ColumnData::Integer(b), FieldValue::Integer(v)) => b.append_value(*v),
+            (ColumnData::UInteger(b), FieldValue::UInteger(v)) => b.append_value(*v),
+            (ColumnData::String(b), FieldValue::String(v)) => b.append_value(v),
+            (ColumnData::Boolean(b), FieldValue::Boolean(v)) => b.append_value(*v),
+            // Types are checked before any value is appended.
+            (col, _) => col.append_nulls(1),
+        }
+    }
+}
+
+fn value_type(value: &FieldValue<'_>) -> FieldType {
+    match value {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::UInteger(_) => FieldType::UInteger,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+    }
+}
+
+struct Column {
+    name: String,
+    column_type: ColumnType,
+    /// Whether the host's schema already had it.
+    known: bool,
+    data: ColumnData,
+}
+
+struct TableBuilder {
+    name: String,
+    columns: Vec<Column>,
+    index: HashMap<String, usize>,
+    time: TimestampNanosecondBuilder,
+    rows: usize,
+}
+
+impl TableBuilder {
+    fn new(name: &str) -> Self {
+        TableBuilder {
+            name: name.to_string(),
+            columns: Vec::new(),
+            index: HashMap::new(),
+            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            rows: 0,
+        }
+    }
+
+    /// The type `name` already has in this request or in the host's schema.
+    fn existing(&self, name: &str, database: &str, schema: &dyn Schema) -> Option<ColumnType> {
+        match self.index.get(name) {
+            Some(&i) => Some(self.columns[i].column_type),
+            None => schema.column(database, &self.name, name),
+        }
+    }
+
+    /// Check the whole line first, then append it, so a rejected line leaves nothing behind.
+    fn append(
+        &mut self,
+        line: &Line<'_>,
+        time: i64,
+        database: &str,
+        schema: &dyn Schema,
+    ) -> Result<(), String> {
+        for (key, _) in &line.tags {
+            if line.fields.iter().any(|(f, _)| f == key) {
+                return Err(format!(
+                    "{} is both a tag and a field in this line: a column is either a tag or a field",
+                    quote(key)
+                ));
+            }
+            match self.existing(key, database, schema) {
+                None | Some(ColumnType::Tag) => {}
+                Some(other) => return Err(conflict(key, &self.name, ColumnType::Tag, other)),
+            }
+        }
+        for (key, value) in &line.fields {
+            let ty = ColumnType::Field(value_type(value));
+            match self.existing(key, database, schema) {
+                None => {}
+                Some(t) if t == ty => {}
+                Some(other) => return Err(conflict(key, &self.name, ty, other)),
+            }
+        }
+        for (key, value) in &line.tags {
+            let i = self.column(key, ColumnType::Tag, database, schema);
+            if let ColumnData::Tag(b) = &mut self.columns[i].data {
+                b.append_value(value);
+            }
+        }
+        for (key, value) in &line.fields {
+            let i = self.column(key, ColumnType::Field(value_type(value)), database, schema);
+            self.columns[i].data.append_field(value);
+        }
+        self.rows += 1;
+        self.time.append_value(time);
+        for col in &mut self.columns {
+            let missing = self.rows - col.data.builder().len();
+            if missing > 0 {
+                col.data.append_nulls(missing);
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of column `name`, creating it (back-filled with nulls) if new.
+    fn column(&mut self, name: &str, ty: ColumnType, database: &str, schema: &dyn Schema) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let mut data = ColumnData::new(ty);
+        data.append_nulls(self.rows);
+        let i = self.columns.len();
+        self.columns.push(Column {
+            name: name.to_string(),
+            column_type: ty,
+            known: schema.column(database, &self.name, name).is_some(),
+            data,
+        });
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    fn new_columns(&self) -> Vec<(String, ColumnType)> {
+        self.columns
+            .iter()
+            .filter(|c| !c.known)
+            .map(|c| (c.name.clone(), c.column_type))
+            .collect()
+    }
+
+    fn finish(mut self) -> TableBatch {
+        let mut columns = std::mem::take(&mut self.columns);
+        columns.sort_by(|a, b| {
+            let rank = |c: &Column| matches!(c.column_type, ColumnType::Field(_)) as u8;
+            (rank(a), &a.name).cmp(&(rank(b), &b.name))
+        });
+        let mut fields = Vec::with_capacity(columns.len() + 1);
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
+        for mut col in columns {
+            let data_type = match col.column_type {
+                ColumnType::Field(ft) => field_data_type(ft),
+                ColumnType::Tag | ColumnType::Time => tag_data_type(),
+            };
+            fields.push(Field::new(&col.name, data_type, true));
+            arrays.push(col.data.builder().finish());
+        }
+        fields.push(Field::new(TIME_COLUMN, time_data_type(), false));
+        arrays.push(Arc::new(self.time.finish()));
+        let schema = Arc::new(ArrowSchema::new(fields));
+        // The builders above produce exactly these types and lengths.
+        let batch = RecordBatch::try_new(schema, arrays).expect("columns match their schema");
+        TableBatch {
+            measurement: self.name,
+            batch,
+        }
+    }
+}
+
+/// InfluxDB 1.x wording: `field type conflict: input field "x" on measurement "m" is type
+/// integer, already exists as type float`.
+fn conflict(key: &str, table: &str, got: ColumnType, existing: ColumnType) -> String {
+    let describe = |t: ColumnType| match t {
+        ColumnType::Tag => "a tag".to_string(),
+        ColumnType::Time => "the time column".to_string(),
+        ColumnType::Field(f) => format!("type {f}"),
+    };
+    match (got, existing) {
+        (ColumnType::Field(_), ColumnType::Field(_)) => format!(
+            "field type conflict: input field {} on measurement {} is {}, already exists as {}",
+            quote(key),
+            quote(table),
+            describe(got),
+            describe(existing)
+        ),
+        _ => format!(
+            "column conflict: {} on measurement {} is written as {}, but already exists as {}",
+            quote(key),
+            quote(table),
+            describe(got),
+            describe(existing)
+        ),
+    }
+}

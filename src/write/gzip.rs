@@ -1,1 +1,230 @@
-//! gzip
+//! Request bodies: `Content-Encoding: gzip` (RFC 1952, several members) or identity, with the size
+//! limit applied to the raw and to the inflated body.
+
+use std::borrow::Cow;
+
+use miniz_oxide::inflate::stream::{InflateState, inflate};
+use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
+use crate::error::{Error, quote};
+
+/// Decode a body by its `Content-Encoding`, enforcing `limit` before and after inflating: at
+/// most `limit + 1` bytes are ever inflated, so a gzip bomb costs nothing.
+pub fn decode_body<'a>(
+    body: &'a [u8],
+    content_encoding: Option<&str>,
+    limit: usize,
+) -> Result<Cow<'a, [u8]>, Error> {
+    if body.len() > limit {
+        return Err(Error::TooLarge {
+            limit,
+            inflated: false,
+        });
+    }
+    match content_encoding.map(str::trim) {
+        None | Some("") => Ok(Cow::Borrowed(body)),
+        Some(enc) if enc.eq_ignore_ascii_case("identity") => Ok(Cow::Borrowed(body)),
+        Some(enc) if enc.eq_ignore_ascii_case("gzip") || enc.eq_ignore_ascii_case("x-gzip") => {
+            gunzip(body, limit).map(Cow::Owned)
+        }
+        Some(enc) => Err(Error::UnsupportedEncoding(enc.to_string())),
+    }
+}
+
+const FTEXT_MASK: u8 = 0b1110_0000;
+const FHCRC: u8 = 0b0000_0010;
+const FEXTRA: u8 = 0b0000_0100;
+const FNAME: u8 = 0b0000_1000;
+const FCOMMENT: u8 = 0b0001_0000;
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::InvalidGzip(why.into())
+}
+
+/// Inflate every gzip member of `data` into one buffer of at most `limit` bytes.
+pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
+    let mut pos = 0;
+    let mut member = 0;
+    while pos < data.len() {
+        member += 1;
+        let header_len = parse_header(&data[pos..], member)?;
+        pos += header_len;
+        let start = out.len();
+        pos += inflate_member(&data[pos..], &mut out, limit)?;
+        let trailer = data.get(pos..pos + 8).ok_or_else(|| {
+            corrupt(format!(
+                "member {member} is truncated: its 8-byte trailer is missing"
+            ))
+        })?;
+        let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+        let written = &out[start..];
+        if crc32fast::hash(written) != crc {
+            return Err(corrupt(format!("member {member} fails its CRC-32 check")));
+        }
+        if written.len() as u32 != isize {
+            return Err(corrupt(format!(
+                "member {member} has a wrong length in its trailer"
+            )));
+        }
+        pos += 8;
+        // Some writers pad the end of a stream with zeros; InfluxDB (Go's gzip reader) stops
+        // at the first non-gzip byte only if it is padding, so accept trailing zeros.
+        if data[pos..].iter().all(|&b| b == 0) {
+            break;
+        }
+    }
+    if member == 0 {
+        return Err(corrupt("the body is empty"));
+    }
+    Ok(out)
+}
+
+/// Length of the gzip header at the start of `data`.
+fn parse_header(data: &[u8], member: usize) -> Result<usize, Error> {
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        let shown = String::from_utf8_lossy(&data[..data.len().min(16)]).into_owned();
+        return Err(corrupt(format!(
+            "member {member} does not start with the gzip magic bytes 1f 8b (found {}); was the body really gzip-compressed?",
+            quote(&shown)
+        )));
+    }
+    if data[2] != 8 {
+        return Err(corrupt(format!(
+            "member {member} uses compression method {}, expected 8 (deflate)",
+            data[2]
+        )));
+    }
+    let flags = data[3];
+    if flags & FTEXT_MASK != 0 {
+        return Err(corrupt(format!(
+            "member {member} sets reserved header flags"
+        )));
+    }
+    let mut pos = 10;
+    let truncated = || corrupt(format!("member {member} has a truncated header"));
+    if flags & FEXTRA != 0 {
+        let len = data.get(pos..pos + 2).ok_or_else(truncated)?;
+        pos += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let nul = data
+                .get(pos..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0))
+                .ok_or_else(truncated)?;
+            pos += nul + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        pos += 2;
+    }
+    if pos > data.len() {
+        return Err(truncated());
+    }
+    Ok(pos)
+}
+
+/// Inflate one raw deflate stream into `out`; returns the compressed bytes consumed.
+fn inflate_member(data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, Error> {
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut consumed = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let res = inflate(&mut state, &data[consumed..], &mut chunk, MZFlush::None);
+        consumed += res.bytes_consumed;
+        if out.len() + res.bytes_written > limit {
+            return Err(Error::TooLarge {
+                limit,
+                inflated: true,
+            });
+        }
+        out.extend_from_slice(&chunk[..res.bytes_written]);
+        match res.status {
+            Ok(MZStatus::StreamEnd) => return Ok(consumed),
+            Ok(_) => {
+                if res.bytes_consumed == 0 && res.bytes_written == 0 {
+                    return Err(corrupt("the deflate stream is truncated"));
+                }
+            }
+            Err(e) => {
+                // BufError with no progress means the input ended before the stream did.
+                if res.bytes_written == 0 {
+                    return Err(corrupt(format!(
+                        "the deflate stream is corrupt or truncated ({e:?}) after {} compressed bytes",
+                        consumed
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn identity_and_gzip() {
+        assert_eq!(&*decode_body(b"abc", None, 10).unwrap(), b"abc");
+        assert_eq!(&*decode_body(b"abc", Some("identity"), 10).unwrap(), b"abc");
+        let z = gz(b"cpu v=1 1\n");
+        assert_eq!(
+            &*decode_body(&z, Some("gzip"), 100).unwrap(),
+            b"cpu v=1 1\n"
+        );
+    }
+
+    #[test]
+    fn concatenated_members() {
+        let mut z = gz(b"a v=1\n");
+        z.extend(gz(b"b v=2\n"));
+        assert_eq!(gunzip(&z, 100).unwrap(), b"a v=1\nb v=2\n");
+    }
+
+    #[test]
+    fn limits_raw_and_inflated() {
+        assert_eq!(
+            decode_body(&[0; 11], None, 10).unwrap_err(),
+            Error::TooLarge {
+                limit: 10,
+                inflated: false
+            }
+        );
+        let bomb = gz(&vec![b'a'; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        assert_eq!(
+            gunzip(&bomb, 1024).unwrap_err(),
+            Error::TooLarge {
+                limit: 1024,
+                inflated: true
+            }
+        );
+        // Exactly at the limit is fine.
+        assert_eq!(gunzip(&gz(&[b'x'; 1024]), 1024).unwrap().len(), 1024);
+    }
+
+    #[test]
+    fn corrupt_input() {
+        let e = gunzip(b"cpu v=1", 100).unwrap_err();
+        assert!(e.to_string().contains("magic bytes"), "{e}");
+        let mut z = gz(b"hello world");
+        let n = z.len();
+        z[n - 6] ^= 0xff; // the CRC
+        assert!(gunzip(&z, 100).unwrap_err().to_string().contains("CRC"));
+        let z = gz(b"hello world hello world");
+        assert!(gunzip(&z[..z.len() - 12], 100).is_err());
+        assert!(matches!(
+            decode_body(b"x", Some("br"), 10),
+            Err(Error::UnsupportedEncoding(_))
+        ));
+    }
+}
