@@ -1,1 +1,40 @@
-fn main() {}
+//! `influxgate`: the native server, the line-protocol importer and the InfluxQL translator.
+#![allow(clippy::disallowed_methods)] // the host is where clocks, files and threads live
+
+mod import;
+mod metrics;
+mod server;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "influxgate", version, about = "InfluxDB-compatible edge gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (InfluxDB v1/v2 write API, /ping, /health, /metrics).
+    Serve(server::ServeArgs),
+    /// Import line-protocol files (plain or .gz) into a running server.
+    Write(import::WriteArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => server::run(args),
+        Command::Write(args) => import::run(args),
+    }
+}
+
+/// Default data directory, relative to where the server starts.
+pub(crate) fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}

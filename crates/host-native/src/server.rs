@@ -1,0 +1,300 @@
+//! `influxgate serve`: the HTTP adapter around the core and the storage.
+//!
+//! Thin by design: collect the body with a cap, call `influxgate::handle` with the receive time,
+//! make the returned batches durable, send the response the core prepared.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request as HttpRequest, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response as HttpResponse;
+use influxgate::routes::{self, Api, Route};
+use influxgate::{Action, Config, Error, Response, handle};
+use influxgate_storage::{Storage, StorageConfig, StorageError};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::metrics::Metrics;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8086", env = "INFLUXGATE_HTTP_BIND")]
+    pub http_bind: SocketAddr,
+    /// Local directory for the WAL, the catalog and (without --object-store) the Parquet files.
+    #[arg(long, default_value_os_t = crate::default_data_dir(), env = "INFLUXGATE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Object store for Parquet files: file:///path, s3://bucket/prefix, gs://bucket, az://container.
+    /// S3 reads the usual AWS_* variables; AWS_ENDPOINT (+ AWS_ALLOW_HTTP=true) for MinIO/R2.
+    #[arg(long, env = "INFLUXGATE_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// An admin token (read and write on every database).
+    #[arg(long, env = "INFLUXGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// JSON file of tokens with per-database permissions (see README).
+    #[arg(long, env = "INFLUXGATE_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Accept requests without any token. For local experiments only.
+    #[arg(long)]
+    pub without_auth: bool,
+    /// Largest accepted request body, raw and after gzip inflation, in bytes.
+    #[arg(long, default_value_t = influxgate::config::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Most bytes of unpersisted rows held in memory before writes get 429.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub buffer_limit_bytes: usize,
+    /// Persist the buffer to Parquet when it holds this many bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub persist_bytes: usize,
+    /// Persist the buffer to Parquet at least this often (seconds).
+    #[arg(long, default_value_t = 60)]
+    pub persist_interval_secs: u64,
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, default_value = "info", env = "INFLUXGATE_LOG")]
+    pub log: String,
+}
+
+struct AppState {
+    config: Config,
+    storage: Storage,
+    metrics: Metrics,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("influxgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("influxgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", args.data_dir.display()))?;
+    let mut config = Config {
+        max_body_bytes: args.max_body_bytes,
+        build: format!("influxgate-{}", env!("CARGO_PKG_VERSION")),
+        ..Config::default()
+    };
+    if args.without_auth {
+        tracing::warn!("!!! --without-auth: every request is accepted WITHOUT A TOKEN. Never expose this server. !!!");
+        config.auth_disabled = true;
+    } else {
+        config.tokens = crate::tokens::configure(
+            args.token.as_deref(),
+            args.tokens_file.as_deref(),
+            &args.data_dir,
+        )?;
+    }
+    let object_store = args.object_store.clone().unwrap_or_else(|| {
+        let dir = std::path::absolute(args.data_dir.join("parquet")).unwrap_or_else(|_| args.data_dir.join("parquet"));
+        format!("file://{}", dir.display())
+    });
+    let storage = Storage::open(StorageConfig {
+        object_store_url: object_store.clone(),
+        wal_dir: args.data_dir.join("wal"),
+        buffer_limit_bytes: args.buffer_limit_bytes,
+        persist_bytes: args.persist_bytes,
+        persist_interval: Duration::from_secs(args.persist_interval_secs),
+        ..StorageConfig::default()
+    })
+    .await
+    .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
+    let state = Arc::new(AppState {
+        config,
+        storage,
+        metrics: Metrics::default(),
+    });
+    let app = Router::new()
+        .fallback(dispatch)
+        .with_state(state.clone())
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST, Method::HEAD, Method::OPTIONS])
+                .allow_headers(Any)
+                .expose_headers(Any)
+                .max_age(Duration::from_secs(3600)),
+        );
+    let listener = tokio::net::TcpListener::bind(args.http_bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.http_bind))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(addr = %local, object_store = %object_store, "influxgate listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped accepting; flushing storage");
+    state
+        .storage
+        .shutdown()
+        .await
+        .map_err(|e| format!("flush on shutdown failed (the WAL keeps the data): {e}"))?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// A label for metrics, from the path's route.
+fn endpoint(method: &str, path: &str) -> &'static str {
+    match routes::route(method, path) {
+        Ok(Route::Write(Api::V1)) => "write_v1",
+        Ok(Route::Write(_)) => "write_v2",
+        Ok(Route::QueryV1) => "query_v1",
+        Ok(Route::QuerySqlV3 | Route::QueryInfluxqlV3) => "query_v3",
+        Ok(Route::Ping) => "ping",
+        Ok(Route::Health) => "health",
+        Ok(Route::Metrics) => "metrics",
+        Ok(Route::Playground) => "playground",
+        Ok(Route::Preflight) => "preflight",
+        Err(_) => "other",
+    }
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, req: HttpRequest) -> HttpResponse {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let label = endpoint(&method, &path);
+    let limit = state.config.max_body_bytes;
+    let response = match to_bytes(body, limit + 1).await {
+        // The core turns an over-limit body into 413; read at most limit+1 bytes of it.
+        Err(_) => Response::error(&Error::TooLarge { limit, inflated: false }),
+        Ok(body) => {
+            state.metrics.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+            let headers: Vec<(String, String)> = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let query = parts.uri.query().unwrap_or("").to_string();
+            respond(&state, &method, &path, &query, &headers, &body).await
+        }
+    };
+    state.metrics.request(label, response.status);
+    if label.starts_with("write") {
+        state.metrics.write_latency(started.elapsed().as_secs_f64());
+    }
+    to_http(response, method == "HEAD")
+}
+
+async fn respond(
+    state: &Arc<AppState>,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Response {
+    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let request = influxgate::Request {
+        method,
+        path,
+        query,
+        headers: &header_refs,
+        body,
+    };
+    let catalog = state.storage.catalog();
+    // Parsing is CPU work on borrowed data; it is fast (GB/s) so it runs inline.
+    let action = handle(&request, now_ns(), &state.config, &*catalog);
+    match action {
+        Action::Respond(r) => r,
+        Action::Metrics => Response {
+            status: 200,
+            headers: vec![("Content-Type", "text/plain; version=0.0.4".to_string())],
+            body: state.metrics.render(&state.storage.metrics_text()).into_bytes(),
+        },
+        Action::Playground => Response::error(&Error::NotFound),
+        Action::Write(plan) => {
+            state.metrics.lines_accepted.fetch_add(plan.accepted as u64, Ordering::Relaxed);
+            state.metrics.lines_rejected.fetch_add(plan.rejected as u64, Ordering::Relaxed);
+            if plan.batches.is_empty() {
+                return plan.response;
+            }
+            let batches = plan
+                .batches
+                .iter()
+                .map(|b| (b.measurement.clone(), b.batch.clone()))
+                .collect();
+            match state.storage.write(&plan.database, batches, &plan.new_columns).await {
+                Ok(()) => plan.response,
+                Err(e) => {
+                    tracing::warn!(database = %plan.database, error = %e, "write not stored");
+                    plan.failed(&storage_error(e))
+                }
+            }
+        }
+        _ => Response::error(&Error::Internal("unknown action".into())),
+    }
+}
+
+/// Storage failures as the core's errors: overload 429, failing storage 503, conflicts 400.
+fn storage_error(e: StorageError) -> Error {
+    match e {
+        StorageError::Overloaded { retry_after_secs } => Error::Overloaded {
+            retry_after_secs: retry_after_secs as u32,
+        },
+        StorageError::SchemaConflict { .. } => Error::InvalidParameter(e.to_string()),
+        other => Error::Unavailable {
+            retry_after_secs: other.retry_after_secs().unwrap_or(1) as u32,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn to_http(resp: Response, head: bool) -> HttpResponse {
+    let mut out = HttpResponse::new(if head { Body::empty() } else { Body::from(resp.body) });
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in resp.headers {
+        // from_bytes normalises the core's `Retry-After` style names to lowercase.
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            out.headers_mut().insert(k, v);
+        }
+    }
+    out
+}
