@@ -1,6 +1,7 @@
 //! `influxgate`: the native server, the line-protocol importer and the InfluxQL translator.
 #![allow(clippy::disallowed_methods)] // the host is where clocks, files and threads live
 
+mod export;
 mod import;
 mod metrics;
 mod server;
@@ -24,6 +25,8 @@ enum Command {
     Serve(server::ServeArgs),
     /// Import line-protocol files (plain or .gz) into a running server.
     Write(import::WriteArgs),
+    /// Print every stored point (WAL + Parquet) as JSON lines or line protocol.
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => server::run(args),
         Command::Write(args) => import::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
 

@@ -107,20 +107,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             &args.data_dir,
         )?;
     }
-    let object_store = args.object_store.clone().unwrap_or_else(|| {
-        let dir = std::path::absolute(args.data_dir.join("parquet")).unwrap_or_else(|_| args.data_dir.join("parquet"));
-        format!("file://{}", dir.display())
-    });
-    let storage = Storage::open(StorageConfig {
-        object_store_url: object_store.clone(),
-        wal_dir: args.data_dir.join("wal"),
-        buffer_limit_bytes: args.buffer_limit_bytes,
-        persist_bytes: args.persist_bytes,
-        persist_interval: Duration::from_secs(args.persist_interval_secs),
-        ..StorageConfig::default()
-    })
-    .await
-    .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
+    let config = storage_config(&args.data_dir, args.object_store.as_deref(), Some(&args));
+    let object_store = config.object_store_url.clone();
+    let storage = Storage::open(config)
+        .await
+        .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
     let state = Arc::new(AppState {
         config,
         storage,
@@ -155,6 +146,33 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("flush on shutdown failed (the WAL keeps the data): {e}"))?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Storage settings from the command line; `serve` passes its tuning, `export` the defaults.
+pub fn storage_config(
+    data_dir: &std::path::Path,
+    object_store: Option<&str>,
+    serve: Option<&ServeArgs>,
+) -> StorageConfig {
+    let object_store_url = match object_store {
+        Some(url) => url.to_string(),
+        None => {
+            let dir = data_dir.join("parquet");
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            format!("file://{}", dir.display())
+        }
+    };
+    let mut config = StorageConfig {
+        object_store_url,
+        wal_dir: data_dir.join("wal"),
+        ..StorageConfig::default()
+    };
+    if let Some(a) = serve {
+        config.buffer_limit_bytes = a.buffer_limit_bytes;
+        config.persist_bytes = a.persist_bytes;
+        config.persist_interval = Duration::from_secs(a.persist_interval_secs);
+    }
+    config
 }
 
 async fn shutdown_signal() {
