@@ -130,7 +130,7 @@ pub fn build(
                         out.accepted += 1;
                         continue;
                     }
-                    Err(message) => (lines.line_number(), None, message),
+                    Err(message) => (lines.point_line(), None, message),
                 }
             }
             Err(LineError {
