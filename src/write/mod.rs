@@ -5,3 +5,4 @@ pub mod gzip;
 pub mod line_protocol;
 pub mod params;
 pub mod precision;
+pub mod rows;

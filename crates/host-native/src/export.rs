@@ -5,9 +5,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimestampNanosecondType, UInt64Type};
-use influxgate::write::line_protocol::{FieldValue, Line};
+use arrow::array::RecordBatch;
+use influxgate::write::line_protocol::FieldValue;
+use influxgate::write::rows;
 use influxgate_storage::{Storage, StorageConfig};
 
 #[derive(clap::Args, Debug)]
@@ -66,56 +66,26 @@ async fn export(args: ExportArgs) -> Result<(), String> {
 }
 
 fn point(database: &str, table: &str, batch: &RecordBatch, row: usize, format: &str) -> String {
-    let mut tags = Vec::new();
-    let mut fields = Vec::new();
-    let mut time = 0i64;
-    for (i, f) in batch.schema().fields().iter().enumerate() {
-        let col = batch.column(i);
-        if col.is_null(row) {
-            continue;
-        }
-        let name = f.name().as_str();
-        match f.data_type() {
-            DataType::Dictionary(_, _) => {
-                let dict = col.as_dictionary::<Int32Type>();
-                let values = dict.values().as_string::<i32>();
-                tags.push((name, values.value(dict.keys().value(row) as usize).to_string()));
-            }
-            DataType::Timestamp(_, _) => time = col.as_primitive::<TimestampNanosecondType>().value(row),
-            DataType::Float64 => fields.push((name, FieldValue::Float(col.as_primitive::<Float64Type>().value(row)))),
-            DataType::Int64 => fields.push((name, FieldValue::Integer(col.as_primitive::<Int64Type>().value(row)))),
-            DataType::UInt64 => fields.push((name, FieldValue::UInteger(col.as_primitive::<UInt64Type>().value(row)))),
-            DataType::Utf8 => fields.push((name, FieldValue::String(col.as_string::<i32>().value(row).into()))),
-            DataType::Boolean => fields.push((name, FieldValue::Boolean(col.as_boolean().value(row)))),
-            _ => {}
-        }
-    }
+    let line = rows::point(table, batch, row);
     if format == "lp" {
-        let line = Line {
-            measurement: table.into(),
-            tags: tags.iter().map(|(k, v)| ((*k).into(), v.as_str().into())).collect(),
-            fields: fields.iter().map(|(k, v)| ((*k).into(), v.clone())).collect(),
-            timestamp: Some(time),
-        };
         let mut s = String::new();
         line.write_to(&mut s);
         return s.trim_end().to_string();
     }
-    let fields: serde_json::Map<String, serde_json::Value> = fields
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                FieldValue::Float(x) => serde_json::Value::from(x),
-                FieldValue::Integer(x) => x.into(),
-                FieldValue::UInteger(x) => x.into(),
-                FieldValue::String(s) => s.into_owned().into(),
-                FieldValue::Boolean(b) => b.into(),
-            };
-            (k.to_string(), v)
-        })
-        .collect();
+    let value = |v: &FieldValue<'_>| match v {
+        FieldValue::Float(x) => serde_json::Value::from(*x),
+        FieldValue::Integer(x) => (*x).into(),
+        FieldValue::UInteger(x) => (*x).into(),
+        FieldValue::String(s) => s.as_ref().into(),
+        FieldValue::Boolean(b) => (*b).into(),
+    };
+    let fields: serde_json::Map<String, serde_json::Value> =
+        line.fields.iter().map(|(k, v)| (k.to_string(), value(v))).collect();
     let tags: serde_json::Map<String, serde_json::Value> =
-        tags.into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
-    serde_json::json!({"db": database, "measurement": table, "tags": tags, "fields": fields, "time": time})
-        .to_string()
+        line.tags.iter().map(|(k, v)| (k.to_string(), v.as_ref().into())).collect();
+    serde_json::json!({
+        "db": database, "measurement": table, "tags": tags, "fields": fields,
+        "time": line.timestamp.unwrap_or_default(),
+    })
+    .to_string()
 }
