@@ -100,6 +100,14 @@ fn dispatch(
             authorize(token, Access::Write, &wp.database)?;
             write(req, api, wp, now_ns, config, schema)
         }
+        Route::WriteArrow => {
+            let database = crate::write::params::database_name(
+                params.get("db").unwrap_or(""),
+                params.get("rp"),
+            )?;
+            authorize(token, Access::Write, &database)?;
+            write_arrow(req, database, config, schema)
+        }
         Route::QueryV1 | Route::QuerySqlV3 | Route::QueryInfluxqlV3 => Err(
             Error::UnprocessableEntity("queries are not served by this build yet".to_string()),
         ),
@@ -188,6 +196,27 @@ fn write(
         accepted: parsed.accepted,
         rejected: parsed.rejected_count,
         response,
+    }))
+}
+
+/// Batches parsed at the edge: decode, check types against the catalog, store as they are.
+fn write_arrow(
+    req: &Request<'_>,
+    database: String,
+    config: &Config,
+    schema: &dyn Schema,
+) -> Result<Action, Error> {
+    let body = decode_body(req.body, req.header("Content-Encoding"), config.max_body_bytes)?;
+    let batches = crate::upstream::decode_batches(&body)?;
+    let new_columns = crate::upstream::check_columns(&database, &batches, schema)?;
+    let accepted = batches.iter().map(|b| b.batch.num_rows()).sum();
+    Ok(Action::Write(WritePlan {
+        database,
+        batches,
+        new_columns,
+        accepted,
+        rejected: 0,
+        response: Response::no_content(),
     }))
 }
 

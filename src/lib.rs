@@ -16,6 +16,7 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod schema;
+pub mod upstream;
 pub mod write;
 
 pub use config::Config;

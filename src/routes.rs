@@ -10,6 +10,8 @@ pub const WRITE_V2: &str = "/api/v2/write";
 pub const QUERY_V1: &str = "/query";
 pub const QUERY_SQL_V3: &str = "/api/v3/query_sql";
 pub const QUERY_INFLUXQL_V3: &str = "/api/v3/query_influxql";
+/// influxgate's internal write endpoint for edge hosts: Arrow IPC batches (see `upstream`).
+pub const WRITE_ARROW: &str = "/api/v3/internal/write_arrow";
 /// The browser playground, served by hosts that embed it.
 pub const PLAYGROUND: &str = "/";
 
@@ -27,6 +29,8 @@ pub enum Route {
     Health,
     Metrics,
     Write(Api),
+    /// Batches already parsed at the edge, as an Arrow envelope.
+    WriteArrow,
     QueryV1,
     QuerySqlV3,
     QueryInfluxqlV3,
@@ -55,6 +59,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("GET", METRICS) => Route::Metrics,
         ("POST", WRITE_V1) => Route::Write(Api::V1),
         ("POST", WRITE_V2) => Route::Write(Api::V2),
+        ("POST", WRITE_ARROW) => Route::WriteArrow,
         ("GET" | "POST", QUERY_V1) => Route::QueryV1,
         ("GET" | "POST", QUERY_SQL_V3) => Route::QuerySqlV3,
         ("GET" | "POST", QUERY_INFLUXQL_V3) => Route::QueryInfluxqlV3,
@@ -62,7 +67,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("OPTIONS", _) => Route::Preflight,
         (
             _,
-            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | QUERY_V1 | QUERY_SQL_V3
+            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_V1 | QUERY_SQL_V3
             | QUERY_INFLUXQL_V3 | PLAYGROUND,
         ) => {
             return Err(Error::MethodNotAllowed {
