@@ -686,3 +686,306 @@ fn depth_limits() {
     );
     assert!(matches!(err(&q).kind, ParseErrorKind::TooDeep { .. }));
 }
+
+mod prop {
+    use influxgate::query::influxql::{
+        BinaryOp, Call, DataType, Dimension, Duration, Expr, Field, Fill, Literal, MeasurementName,
+        MeasurementNameKind, Order, Regex, SelectStatement, ShowTagValuesStatement, Source,
+        Statement, TimeOffset, VarRef, WildcardType, WithKey, parse_statement,
+    };
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-z_][a-z0-9_]{0,6}",
+            1 => Just("time".to_string()),
+            1 => prop::sample::select(vec!["select", "FROM", "and", "true", "key", "fill", "tz", "now"])
+                .prop_map(str::to_string),
+            2 => "\\PC{0,8}",
+            1 => "[a-z \"'\\\\.\n/-]{0,6}",
+        ]
+    }
+
+    fn regex() -> impl Strategy<Value = Regex> {
+        // Parsed regexes never end with a lone backslash, contain a newline or start with `*`
+        // (`/*` opens a comment).
+        "[a-z^$.|()/\\\\*+ é]{0,8}".prop_filter_map("unparseable regex", |s| {
+            (!s.ends_with('\\') && !s.starts_with('*')).then_some(Regex(s))
+        })
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            (-1000i32..1000).prop_map(|v| f64::from(v) / 8.0),
+        ]
+    }
+
+    fn literal() -> impl Strategy<Value = Literal> {
+        prop_oneof![
+            any::<i64>().prop_map(Literal::Integer),
+            finite().prop_map(Literal::Number),
+            "\\PC{0,8}".prop_map(Literal::String),
+            "[a-z'\"\\\\\n]{0,5}".prop_map(Literal::String),
+            any::<bool>().prop_map(Literal::Boolean),
+            any::<i64>().prop_map(|n| Literal::Duration(Duration::from_nanos(n))),
+            (0i64..1000)
+                .prop_map(|n| Literal::Duration(Duration::from_nanos(n * Duration::MINUTE))),
+            regex().prop_map(Literal::Regex),
+        ]
+    }
+
+    fn data_type() -> impl Strategy<Value = Option<DataType>> {
+        prop::option::of(prop::sample::select(vec![
+            DataType::Float,
+            DataType::Integer,
+            DataType::Unsigned,
+            DataType::String,
+            DataType::Boolean,
+            DataType::Field,
+            DataType::Tag,
+        ]))
+    }
+
+    fn leaf() -> impl Strategy<Value = Expr> {
+        prop_oneof![
+            (name(), data_type())
+                .prop_map(|(name, data_type)| Expr::VarRef(VarRef { name, data_type })),
+            prop::option::of(prop::sample::select(vec![
+                WildcardType::Field,
+                WildcardType::Tag
+            ]))
+            .prop_map(Expr::Wildcard),
+            literal().prop_map(Expr::Literal),
+            name().prop_map(Expr::Distinct),
+            name().prop_map(Expr::BindParam),
+        ]
+    }
+
+    const OPS: &[BinaryOp] = &[
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Mod,
+        BinaryOp::BitAnd,
+        BinaryOp::BitOr,
+        BinaryOp::BitXor,
+        BinaryOp::Eq,
+        BinaryOp::NotEq,
+        BinaryOp::Lt,
+        BinaryOp::LtEq,
+        BinaryOp::Gt,
+        BinaryOp::GtEq,
+        BinaryOp::EqRegex,
+        BinaryOp::NotEqRegex,
+        BinaryOp::And,
+        BinaryOp::Or,
+    ];
+
+    fn prec(e: &Expr) -> u8 {
+        match e {
+            Expr::Binary(b) => b.op.precedence(),
+            _ => u8::MAX,
+        }
+    }
+
+    fn paren(e: Expr) -> Expr {
+        Expr::Paren(Box::new(e))
+    }
+
+    /// Expressions shaped as the parser builds them: explicit `Paren` wherever precedence
+    /// needs one, negation folded into numeric literals.
+    fn expr() -> impl Strategy<Value = Expr> {
+        leaf().prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                (inner.clone(), prop::sample::select(OPS), inner.clone()).prop_map(|(l, op, r)| {
+                    let l = if prec(&l) < op.precedence() {
+                        paren(l)
+                    } else {
+                        l
+                    };
+                    let r = if prec(&r) <= op.precedence() {
+                        paren(r)
+                    } else {
+                        r
+                    };
+                    Expr::binary(l, op, r)
+                }),
+                inner.clone().prop_map(|e| match e {
+                    Expr::Literal(
+                        Literal::Integer(_) | Literal::Number(_) | Literal::Duration(_),
+                    ) => {
+                        Expr::Neg(Box::new(paren(e)))
+                    }
+                    Expr::Binary(_) => Expr::Neg(Box::new(paren(e))),
+                    e => Expr::Neg(Box::new(e)),
+                }),
+                inner.clone().prop_map(paren),
+                (
+                    prop::sample::select(vec!["mean", "count", "distinct", "top", "now", "f_2"]),
+                    prop::collection::vec(inner, 0..4)
+                )
+                    .prop_map(|(name, args)| Expr::Call(Call {
+                        name: name.into(),
+                        args
+                    })),
+            ]
+        })
+    }
+
+    fn measurement() -> impl Strategy<Value = MeasurementName> {
+        (
+            prop::option::of(name()),
+            prop::option::of(name()),
+            prop_oneof![
+                name().prop_map(MeasurementNameKind::Name),
+                regex().prop_map(MeasurementNameKind::Regex)
+            ],
+        )
+            .prop_map(|(database, retention_policy, name)| MeasurementName {
+                database,
+                retention_policy,
+                name,
+            })
+    }
+
+    fn dimension() -> impl Strategy<Value = Dimension> {
+        prop_oneof![
+            (
+                0i64..=i64::MAX,
+                prop::option::of(prop_oneof![
+                    any::<i64>().prop_map(|n| TimeOffset::Duration(Duration::from_nanos(n))),
+                    Just(TimeOffset::Now),
+                ])
+            )
+                .prop_map(|(n, offset)| Dimension::Time {
+                    interval: Duration::from_nanos(n),
+                    offset
+                }),
+            name().prop_map(Dimension::Tag),
+            regex().prop_map(Dimension::Regex),
+            Just(Dimension::Wildcard),
+        ]
+    }
+
+    fn fill() -> impl Strategy<Value = Option<Fill>> {
+        prop::option::of(prop_oneof![
+            Just(Fill::Null),
+            Just(Fill::None),
+            Just(Fill::Previous),
+            Just(Fill::Linear),
+            any::<i64>().prop_map(Fill::Integer),
+            finite().prop_map(Fill::Number),
+        ])
+    }
+
+    fn small() -> impl Strategy<Value = Option<u64>> {
+        prop::option::of(prop_oneof![0u64..100, Just(i64::MAX as u64)])
+    }
+
+    fn select_with(source: BoxedStrategy<Source>) -> impl Strategy<Value = SelectStatement> {
+        (
+            prop::collection::vec((expr(), prop::option::of(name())), 1..3),
+            prop::collection::vec(source, 1..3),
+            prop::option::of(expr()),
+            prop::collection::vec(dimension(), 0..3),
+            fill(),
+            prop::option::of(prop::sample::select(vec![Order::Asc, Order::Desc])),
+            (small(), small(), small(), small()),
+            prop::option::of("\\PC{0,10}"),
+        )
+            .prop_map(
+                |(
+                    fields,
+                    from,
+                    condition,
+                    group_by,
+                    fill,
+                    order_by,
+                    (limit, offset, slimit, soffset),
+                    timezone,
+                )| {
+                    SelectStatement {
+                        fields: fields
+                            .into_iter()
+                            .map(|(expr, alias)| Field { expr, alias })
+                            .collect(),
+                        from,
+                        condition,
+                        group_by,
+                        fill,
+                        order_by,
+                        limit,
+                        offset,
+                        slimit,
+                        soffset,
+                        timezone,
+                    }
+                },
+            )
+    }
+
+    fn select() -> impl Strategy<Value = SelectStatement> {
+        let plain = measurement().prop_map(Source::Measurement).boxed();
+        let inner = select_with(plain.clone()).prop_map(|s| Source::Subquery(Box::new(s)));
+        select_with(prop_oneof![3 => plain, 1 => inner].boxed())
+    }
+
+    fn statement() -> impl Strategy<Value = Statement> {
+        prop_oneof![
+            4 => select().prop_map(|s| Statement::Select(Box::new(s))),
+            1 => (
+                prop::option::of(name()),
+                prop::collection::vec(measurement(), 0..3),
+                prop_oneof![
+                    name().prop_map(WithKey::Eq),
+                    name().prop_map(WithKey::NotEq),
+                    regex().prop_map(WithKey::EqRegex),
+                    regex().prop_map(WithKey::NotEqRegex),
+                    prop::collection::vec(name(), 1..3).prop_map(WithKey::In),
+                ],
+                prop::option::of(expr()),
+                small(),
+                small(),
+            )
+                .prop_map(|(on, from, with_key, condition, limit, offset)| {
+                    Statement::ShowTagValues(ShowTagValuesStatement { on, from, with_key, condition, limit, offset })
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn print_parse_identity(stmt in statement()) {
+            let printed = stmt.to_string();
+            let parsed = parse_statement(&printed);
+            prop_assert!(parsed.is_ok(), "{printed:?}: {parsed:?}");
+            let parsed = parsed.unwrap();
+            prop_assert_eq!(&parsed, &stmt, "{}", printed);
+            prop_assert_eq!(parsed.to_string(), printed);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,60}") {
+            let _ = influxgate::query::influxql::parse_statements(&s);
+        }
+
+        #[test]
+        fn token_soup_round_trips(parts in prop::collection::vec(prop::sample::select(vec![
+            "SELECT", "FROM", "WHERE", "GROUP BY", "fill(", "time(", "m", "\"q\"", "1", "1.5", "-", "+", "*",
+            "/", "/x/", "(", ")", ",", "=", "=~", "AND", "OR", "now()", "1h", "'s'", "::tag", ".", "..",
+            "LIMIT", "ORDER BY", "DESC", "tz(", ";", "SHOW", "TAG", "VALUES", "WITH KEY", "IN", "mean(",
+        ]), 1..24)) {
+            let q = parts.join(" ");
+            if let Ok(stmts) = influxgate::query::influxql::parse_statements(&q) {
+                for s in stmts {
+                    let printed = s.to_string();
+                    prop_assert_eq!(parse_statement(&printed).ok(), Some(s), "{} via {}", q, printed);
+                }
+            }
+        }
+    }
+}

@@ -524,3 +524,54 @@ impl<'a> Parser<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_text("1ns"), Some(1));
+        assert_eq!(parse_duration_text("3u"), Some(3_000));
+        assert_eq!(parse_duration_text("3µ"), Some(3_000));
+        assert_eq!(parse_duration_text("2ms"), Some(2_000_000));
+        assert_eq!(parse_duration_text("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration_text("1w1d"), Some(8 * 86_400_000_000_000));
+        assert_eq!(
+            parse_duration_text("9223372036854775807ns"),
+            Some(i128::from(i64::MAX))
+        );
+        assert_eq!(
+            parse_duration_text("9223372036854775808ns"),
+            Some(MAX_DURATION)
+        );
+        for bad in [
+            "",
+            "1",
+            "1x",
+            "1us",
+            "h",
+            "1n",
+            "99999999999w",
+            "1h30",
+            "9223372036854775809ns",
+        ] {
+            assert_eq!(parse_duration_text(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_and_positions() {
+        let mut p = Parser::new("  SELECT\n\t\"a\\\"b\" <> 1.5e -- c\n/* d */ 'x'");
+        assert!(p.next().unwrap().is_kw("select"));
+        assert_eq!(p.next().unwrap().tok, Tok::QuotedIdent("a\"b".into()));
+        assert!(p.next().unwrap().is_punct(Punct::NotEq));
+        assert_eq!(p.next().unwrap().tok, Tok::Number(1.5));
+        assert_eq!(p.next().unwrap().tok, Tok::Ident("e".into()));
+        let t = p.next().unwrap();
+        assert_eq!(t.tok, Tok::Str("x".into()));
+        let e = p.error_at(t.start, ParseErrorKind::Invalid("x".into()));
+        assert_eq!((e.line, e.column), (3, 9));
+        assert_eq!(p.next().unwrap().tok, Tok::Eof);
+    }
+}
