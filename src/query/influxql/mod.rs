@@ -25,8 +25,9 @@ pub const MAX_NESTING: usize = 64;
 /// Maximum depth of an expression tree (long `a OR b OR c ...` chains build deep trees).
 pub const MAX_EXPR_DEPTH: usize = 1024;
 
-/// Parses one or more `;`-separated statements (a trailing `;` is allowed; empty input is
-/// an error).
+/// Parses `;`-separated statements. Empty statements are skipped (so a trailing `;` is fine),
+/// and input with no statement at all gives an empty list, as in InfluxDB; the caller decides
+/// whether that is an error.
 pub fn parse_statements(input: &str) -> Result<Vec<Statement>, ParseError> {
     let mut p = lexer::Parser::new(input);
     select::parse_statements(&mut p)
