@@ -6,6 +6,7 @@ mod import;
 mod metrics;
 mod server;
 mod tokens;
+mod translate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Write(import::WriteArgs),
     /// Print every stored point (WAL + Parquet) as JSON lines or line protocol.
     Export(export::ExportArgs),
+    /// Translate InfluxQL to the SQL influxgate runs, with its shaping plan.
+    Translate(translate::TranslateArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => server::run(args),
         Command::Write(args) => import::run(args),
         Command::Export(args) => export::run(args),
+        Command::Translate(args) => translate::run(args),
     }
 }
 
