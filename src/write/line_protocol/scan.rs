@@ -1,0 +1,271 @@
+//! Byte classes and the hot scanning loops, shared by the parser and the encoder.
+//!
+//! One 256-entry table gives every byte its classes as bit flags, so each inner loop is a single
+//! table lookup and test per byte, with no branches on the byte value itself.
+
+/// Ends a measurement name: `,` ` `, a backslash (maybe an escape) or a control character.
+pub(super) const MEAS_STOP: u8 = 1;
+/// Ends a tag key, tag value or field key: `,` `=` ` `, a backslash or a control character.
+pub(super) const KEY_STOP: u8 = 2;
+/// May follow a backslash in a measurement: `,` ` `.
+pub(super) const MEAS_ESC: u8 = 4;
+/// May follow a backslash in a tag key, tag value or field key: `,` `=` ` `.
+pub(super) const KEY_ESC: u8 = 8;
+/// Ends an unquoted field value or a timestamp: `,` ` ` `\n` `\r`.
+pub(super) const VALUE_END: u8 = 16;
+/// Interesting inside a quoted string: `"` and `\`.
+pub(super) const STR_STOP: u8 = 32;
+/// ASCII control characters (0..=31 and 127), never allowed in names.
+pub(super) const CONTROL: u8 = 64;
+
+const fn build() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if b < 32 || b == 127 {
+            t[b] |= MEAS_STOP | KEY_STOP | CONTROL;
+        }
+        b += 1;
+    }
+    t[b',' as usize] |= MEAS_STOP | KEY_STOP | MEAS_ESC | KEY_ESC | VALUE_END;
+    t[b' ' as usize] |= MEAS_STOP | KEY_STOP | MEAS_ESC | KEY_ESC | VALUE_END;
+    t[b'=' as usize] |= KEY_STOP | KEY_ESC;
+    t[b'\\' as usize] |= MEAS_STOP | KEY_STOP | STR_STOP;
+    t[b'"' as usize] |= STR_STOP;
+    t[b'\n' as usize] |= VALUE_END;
+    t[b'\r' as usize] |= VALUE_END;
+    t
+}
+
+pub(super) static CLASS: [u8; 256] = build();
+
+#[inline(always)]
+pub(super) fn is(b: u8, class: u8) -> bool {
+    CLASS[b as usize] & class != 0
+}
+
+/// Length of the leading run of bytes that are not in `class`.
+#[inline(always)]
+pub(super) fn run_until(i: &[u8], class: u8) -> usize {
+    // Unrolled by 4: names and values are short, but the common case is several plain bytes.
+    let mut p = 0;
+    while p + 4 <= i.len() {
+        if is(i[p], class) {
+            return p;
+        }
+        if is(i[p + 1], class) {
+            return p + 1;
+        }
+        if is(i[p + 2], class) {
+            return p + 2;
+        }
+        if is(i[p + 3], class) {
+            return p + 3;
+        }
+        p += 4;
+    }
+    while p < i.len() && !is(i[p], class) {
+        p += 1;
+    }
+    p
+}
+
+/// Scans an escaped name (measurement: `stop = MEAS_STOP, esc = MEAS_ESC`; keys and tag values:
+/// `KEY_STOP, KEY_ESC`). Returns its raw length and whether it holds an escape to undo.
+///
+/// A backslash before an escapable byte is an escape; any other backslash is a literal byte and
+/// scanning goes on with the byte after it (so `\\ ` is a literal backslash then an escaped space,
+/// as in InfluxData's reference decoder).
+#[inline(always)]
+pub(super) fn scan_name(i: &[u8], stop: u8, esc: u8) -> (usize, bool) {
+    let mut p = 0;
+    let mut escaped = false;
+    loop {
+        p += run_until(&i[p..], stop);
+        if p < i.len() && i[p] == b'\\' {
+            if p + 1 < i.len() && is(i[p + 1], esc) {
+                escaped = true;
+                p += 2;
+            } else {
+                p += 1;
+            }
+            continue;
+        }
+        return (p, escaped);
+    }
+}
+
+/// Undoes the escapes of a raw name scanned by [`scan_name`] with the same `esc` class.
+pub(super) fn unescape_name(raw: &str, esc: u8) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut seg = 0;
+    let mut p = 0;
+    while p < b.len() {
+        if b[p] == b'\\' && p + 1 < b.len() && is(b[p + 1], esc) {
+            out.push_str(&raw[seg..p]);
+            seg = p + 1; // keep the escaped byte, drop the backslash
+            p += 2;
+        } else {
+            p += 1;
+        }
+    }
+    out.push_str(&raw[seg..]);
+    out
+}
+
+/// Undoes `\"` and `\\` in a string field's raw content; other backslashes stay.
+pub(super) fn unescape_string(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut seg = 0;
+    let mut p = 0;
+    while p < b.len() {
+        if b[p] == b'\\' && p + 1 < b.len() && (b[p + 1] == b'"' || b[p + 1] == b'\\') {
+            out.push_str(&raw[seg..p]);
+            seg = p + 1;
+            p += 2;
+        } else {
+            p += 1;
+        }
+    }
+    out.push_str(&raw[seg..]);
+    out
+}
+
+/// Parses unsigned decimal digits (at least one, nothing else) with overflow detection.
+#[inline(always)]
+pub(super) fn parse_digits(d: &[u8]) -> Option<u64> {
+    if d.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    if d.len() <= 19 {
+        // 19 digits cannot overflow u64: no checked arithmetic needed.
+        for &c in d {
+            let x = c.wrapping_sub(b'0');
+            if x > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(x);
+        }
+        return Some(v);
+    }
+    let mut overflow = false;
+    for &c in d {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(x))) {
+            Some(n) => v = n,
+            None => overflow = true,
+        }
+    }
+    // Syntax errors take precedence over range errors; the caller tells them apart with
+    // `all_digits`.
+    if overflow { None } else { Some(v) }
+}
+
+pub(super) fn all_digits(d: &[u8]) -> bool {
+    !d.is_empty() && d.iter().all(u8::is_ascii_digit)
+}
+
+/// Parses `-?digits` as an i64. `Err(true)` means well-formed but out of range.
+#[inline(always)]
+pub(super) fn parse_i64(t: &[u8]) -> Result<i64, bool> {
+    let (neg, d) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    match parse_digits(d) {
+        Some(v) if neg => 0i64.checked_sub_unsigned(v).ok_or(true),
+        Some(v) => i64::try_from(v).map_err(|_| true),
+        None => Err(all_digits(d)),
+    }
+}
+
+/// Whether `t` is a decimal float as InfluxDB writes and accepts it:
+/// `-? (digits (. digits*)? | . digits) ([eE] [+-]? digits)?`.
+#[inline(always)]
+pub(super) fn is_float_syntax(t: &[u8]) -> bool {
+    let mut p = usize::from(t.first() == Some(&b'-'));
+    let int_start = p;
+    while p < t.len() && t[p].is_ascii_digit() {
+        p += 1;
+    }
+    let mut digits = p - int_start;
+    if p < t.len() && t[p] == b'.' {
+        p += 1;
+        let frac_start = p;
+        while p < t.len() && t[p].is_ascii_digit() {
+            p += 1;
+        }
+        digits += p - frac_start;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if p < t.len() && (t[p] | 0x20) == b'e' {
+        p += 1;
+        if p < t.len() && (t[p] == b'+' || t[p] == b'-') {
+            p += 1;
+        }
+        let exp_start = p;
+        while p < t.len() && t[p].is_ascii_digit() {
+            p += 1;
+        }
+        if p == exp_start {
+            return false;
+        }
+    }
+    p == t.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(is(b',', MEAS_STOP) && is(b' ', KEY_STOP) && is(b'=', KEY_STOP));
+        assert!(
+            !is(b'=', MEAS_STOP),
+            "= is an ordinary byte in a measurement"
+        );
+        assert!(is(b'\t', CONTROL) && is(0x7f, CONTROL) && !is(0x80, CONTROL));
+        assert!(is(b'\r', VALUE_END) && !is(b'i', VALUE_END));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(scan_name(b"cpu,host=a", MEAS_STOP, MEAS_ESC), (3, false));
+        assert_eq!(scan_name(br"c\ pu x", MEAS_STOP, MEAS_ESC), (5, true));
+        assert_eq!(scan_name(br"c\=u x", MEAS_STOP, MEAS_ESC), (4, false));
+        assert_eq!(scan_name(br"a\\ b c", KEY_STOP, KEY_ESC), (5, true));
+        assert_eq!(scan_name(br"ab\", KEY_STOP, KEY_ESC), (3, false));
+        assert_eq!(unescape_name(r"a\\ b\x\=", KEY_ESC), r"a\ b\x=");
+        assert_eq!(unescape_name(r"a\=b", MEAS_ESC), r"a\=b");
+        assert_eq!(unescape_string(r#"a\"b\\c\nd\"#), "a\"b\\c\\nd\\");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_i64(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_i64(b"9223372036854775808"), Err(true));
+        assert_eq!(parse_i64(b"99999999999999999999999"), Err(true));
+        assert_eq!(parse_i64(b"1x"), Err(false));
+        assert_eq!(parse_i64(b"-"), Err(false));
+        assert_eq!(parse_digits(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_digits(b"18446744073709551616"), None);
+        for ok in ["1", "1.", ".5", "-1.5e-3", "1E5", "1e+5", "-0", "007.10"] {
+            assert!(is_float_syntax(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "", ".", "-", "1.2.3", "1e", "1e+", "+1", "NaN", "inf", "0x10", "1_0", "1e5.0",
+        ] {
+            assert!(!is_float_syntax(bad.as_bytes()), "{bad}");
+        }
+    }
+}
