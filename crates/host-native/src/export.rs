@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use arrow::array::RecordBatch;
 use influxgate::write::line_protocol::FieldValue;
 use influxgate::write::rows;
-use influxgate_storage::{Storage, StorageConfig};
+use influxgate::query::translate::{JsonSchema, MeasurementSchema, QuerySchema};
+use influxgate::schema::ColumnType;
+use influxgate_storage::Storage;
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
@@ -44,18 +46,19 @@ pub fn run(args: ExportArgs) -> ExitCode {
 }
 
 async fn export(args: ExportArgs) -> Result<(), String> {
-    let config = crate::server::storage_config(&args.data_dir, args.object_store.as_deref(), None);
+    let config = crate::server::storage_config(&args.data_dir, args.object_store.as_deref(), None)?;
     let storage = Storage::open(config).await.map_err(|e| e.to_string())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (database, tables) in storage.catalog().tables() {
-        if args.db.as_ref().is_some_and(|d| d != &database) {
+    let catalog = storage.catalog();
+    for (database, schema) in &catalog.databases {
+        if args.db.as_ref().is_some_and(|d| d != database) {
             continue;
         }
-        for table in tables {
-            let batches = storage.scan(&database, &table).await.map_err(|e| e.to_string())?;
+        for table in schema.tables.keys() {
+            let batches = storage.scan(database, table).await.map_err(|e| e.to_string())?;
             for batch in &batches {
                 for row in 0..batch.num_rows() {
-                    let line = point(&database, &table, batch, row, &args.format);
+                    let line = point(database, table, batch, row, &args.format);
                     writeln!(out, "{line}").map_err(|e| e.to_string())?;
                 }
             }
@@ -88,4 +91,44 @@ fn point(database: &str, table: &str, batch: &RecordBatch, row: usize, format: &
         "time": line.timestamp.unwrap_or_default(),
     })
     .to_string()
+}
+
+/// The query schema of a data directory's catalog (for `influxgate translate --data-dir`).
+pub fn catalog_schema(data_dir: &std::path::Path) -> Result<Box<dyn QuerySchema>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let config = crate::server::storage_config(data_dir, None, None)?;
+        let storage = Storage::open(config).await.map_err(|e| e.to_string())?;
+        let catalog = storage.catalog();
+        storage.shutdown().await.map_err(|e| e.to_string())?;
+        Ok(Box::new(JsonSchema::from_databases(
+            catalog
+                .databases
+                .iter()
+                .map(|(db, d)| {
+                    let tables = d
+                        .tables
+                        .iter()
+                        .map(|(t, ts)| {
+                            let mut m = MeasurementSchema::default();
+                            for (c, ty) in &ts.columns {
+                                match ty {
+                                    ColumnType::Tag => m.tags.push(c.clone()),
+                                    ColumnType::Field(f) => {
+                                        m.fields.insert(c.clone(), *f);
+                                    }
+                                    ColumnType::Time => {}
+                                }
+                            }
+                            (t.clone(), m)
+                        })
+                        .collect();
+                    (db.clone(), tables)
+                })
+                .collect(),
+        )) as Box<dyn QuerySchema>)
+    })
 }

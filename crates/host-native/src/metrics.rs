@@ -77,6 +77,34 @@ impl Metrics {
     }
 }
 
+/// The storage's metrics in Prometheus text.
+pub fn storage_text(m: &influxgate_storage::StorageMetrics) -> String {
+    let mut out = String::new();
+    let name = "influxgate_wal_fsync_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} WAL fsync latency (one fsync per group commit).");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (le, n) in &m.wal_fsync_seconds.buckets {
+        let le = if le.is_infinite() { "+Inf".to_string() } else { le.to_string() };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", m.wal_fsync_seconds.sum_seconds, m.wal_fsync_seconds.count);
+    for (name, kind, help, v) in [
+        ("influxgate_wal_entries_total", "counter", "Write requests committed to the WAL.", m.wal_entries),
+        ("influxgate_buffer_bytes", "gauge", "Bytes of unpersisted rows in memory.", m.buffer_bytes),
+        ("influxgate_buffer_rows", "gauge", "Unpersisted rows in memory.", m.buffer_rows),
+        ("influxgate_persisted_files_total", "counter", "Parquet files written by persists.", m.persisted_files),
+        ("influxgate_persisted_rows_total", "counter", "Rows written to Parquet.", m.persisted_rows),
+        ("influxgate_persist_errors_total", "counter", "Failed persist attempts.", m.persist_errors),
+        ("influxgate_parquet_files", "gauge", "Parquet files in the store.", m.files),
+        ("influxgate_compactions_total", "counter", "Compactions done.", m.compactions),
+        ("influxgate_writes_rejected_overloaded_total", "counter", "Writes refused with 429.", m.rejected_overloaded),
+        ("influxgate_writes_rejected_unavailable_total", "counter", "Writes refused with 503.", m.rejected_unavailable),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response as HttpResponse;
 use influxgate::routes::{self, Api, Route};
 use influxgate::{Action, Config, Error, Response, handle};
-use influxgate_storage::{Storage, StorageConfig, StorageError};
+use influxgate_storage::{NewColumn, Storage, StorageConfig, StorageError};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -107,9 +107,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             &args.data_dir,
         )?;
     }
-    let config = storage_config(&args.data_dir, args.object_store.as_deref(), Some(&args));
-    let object_store = config.object_store_url.clone();
-    let storage = Storage::open(config)
+    let storage_config = storage_config(&args.data_dir, args.object_store.as_deref(), Some(&args))?;
+    let object_store = args.object_store.clone().unwrap_or_else(|| "local data directory".into());
+    let storage = Storage::open(storage_config)
         .await
         .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
     let state = Arc::new(AppState {
@@ -153,8 +153,8 @@ pub fn storage_config(
     data_dir: &std::path::Path,
     object_store: Option<&str>,
     serve: Option<&ServeArgs>,
-) -> StorageConfig {
-    let object_store_url = match object_store {
+) -> Result<StorageConfig, String> {
+    let url = match object_store {
         Some(url) => url.to_string(),
         None => {
             let dir = data_dir.join("parquet");
@@ -162,17 +162,15 @@ pub fn storage_config(
             format!("file://{}", dir.display())
         }
     };
-    let mut config = StorageConfig {
-        object_store_url,
-        wal_dir: data_dir.join("wal"),
-        ..StorageConfig::default()
-    };
+    let no_options: [(&str, String); 0] = [];
+    let mut config = StorageConfig::from_url(&url, no_options, data_dir.join("wal"))
+        .map_err(|e| format!("invalid object store {url}: {e}"))?;
     if let Some(a) = serve {
-        config.buffer_limit_bytes = a.buffer_limit_bytes;
-        config.persist_bytes = a.persist_bytes;
-        config.persist_interval = Duration::from_secs(a.persist_interval_secs);
+        config.max_buffer_bytes = a.buffer_limit_bytes;
+        config.persist_threshold_bytes = a.persist_bytes;
+        config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
     }
-    config
+    Ok(config)
 }
 
 async fn shutdown_signal() {
@@ -202,6 +200,7 @@ fn endpoint(method: &str, path: &str) -> &'static str {
     match routes::route(method, path) {
         Ok(Route::Write(Api::V1)) => "write_v1",
         Ok(Route::Write(_)) => "write_v2",
+        Ok(Route::WriteArrow) => "write_arrow",
         Ok(Route::QueryV1) => "query_v1",
         Ok(Route::QuerySqlV3 | Route::QueryInfluxqlV3) => "query_v3",
         Ok(Route::Ping) => "ping",
@@ -265,7 +264,10 @@ async fn respond(
         Action::Metrics => Response {
             status: 200,
             headers: vec![("Content-Type", "text/plain; version=0.0.4".to_string())],
-            body: state.metrics.render(&state.storage.metrics_text()).into_bytes(),
+            body: state
+                .metrics
+                .render(&crate::metrics::storage_text(&state.storage.metrics()))
+                .into_bytes(),
         },
         Action::Playground => Response::error(&Error::NotFound),
         Action::Write(plan) => {
@@ -279,7 +281,12 @@ async fn respond(
                 .iter()
                 .map(|b| (b.measurement.clone(), b.batch.clone()))
                 .collect();
-            match state.storage.write(&plan.database, batches, &plan.new_columns).await {
+            let new_columns: Vec<NewColumn> = plan
+                .new_columns
+                .iter()
+                .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
+                .collect();
+            match state.storage.write(&plan.database, batches, &new_columns).await {
                 Ok(()) => plan.response,
                 Err(e) => {
                     tracing::warn!(database = %plan.database, error = %e, "write not stored");
