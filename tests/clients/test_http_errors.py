@@ -29,7 +29,7 @@ def test_auth_failures(server):
 
 
 def test_parameter_errors(server):
-    r = write(server, b"m v=1", params={})
+    r = write(server, b"m v=1", params={"precision": "s"})
     assert r.status_code == 400 and r.json()["message"] == "database is required"
     r = write(server, b"m v=1", path="/api/v2/write", params={"org": "o"})
     assert r.status_code == 400 and r.json()["message"] == "missing bucket value"
