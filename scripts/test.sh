@@ -41,8 +41,10 @@ probe=target/wasm32-unknown-unknown/wasm/influxgate_wasm_probe.wasm
 echo "wasm probe: $(stat -c %s "$probe") bytes raw, $(gzip -9c "$probe" | wc -c) bytes gzip"
 
 step "client-library tests against the real binary"
-cargo build -p influxgate-server --locked --release
-export INFLUXGATE_BIN="$ROOT/target/release/influxgate"
+# The debug binary: `cargo test` already compiled its dependencies, a release build would
+# compile them all again.
+cargo build -p influxgate-server --locked
+export INFLUXGATE_BIN="$ROOT/target/debug/influxgate"
 python3 -m pytest -q tests/clients
 (cd tests/clients && node --test --test-concurrency=1 ./*.test.mjs)
 
