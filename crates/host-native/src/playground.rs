@@ -26,12 +26,18 @@ const ASSETS: [(&str, &str, &[u8]); 5] = [
     (
         "/pkg/influxgate_browser.js",
         "text/javascript; charset=utf-8",
-        include_bytes!(concat!(env!("OUT_DIR"), "/playground/pkg/influxgate_browser.js")),
+        include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/playground/pkg/influxgate_browser.js"
+        )),
     ),
     (
         "/pkg/influxgate_browser_bg.wasm",
         "application/wasm",
-        include_bytes!(concat!(env!("OUT_DIR"), "/playground/pkg/influxgate_browser_bg.wasm")),
+        include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/playground/pkg/influxgate_browser_bg.wasm"
+        )),
     ),
 ];
 
@@ -69,7 +75,10 @@ mod tests {
         assert_eq!(ct, "text/html; charset=utf-8");
         assert!(std::str::from_utf8(html).unwrap().contains("./app.js"));
         assert_eq!(asset("/index.html").map(|a| a.1), Some(html));
-        assert_eq!(asset("/app.js").unwrap().0, "text/javascript; charset=utf-8");
+        assert_eq!(
+            asset("/app.js").unwrap().0,
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(asset("/style.css").unwrap().0, "text/css; charset=utf-8");
         assert!(asset("/../Cargo.toml").is_none());
         assert!(asset("/pkg/other.wasm").is_none());
