@@ -1,0 +1,158 @@
+//! Schema unification, deduplication and sorting of rows.
+//!
+//! Rows are identified by their series (all tag values, a missing tag being null) and time. When
+//! several rows share both, the later one wins field by field: a later non-null field overwrites,
+//! a later null keeps the earlier value. "Later" is the order of the input batches (oldest first)
+//! and, within a batch, row order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{cast, concat_batches, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use influxgate::ColumnType;
+
+use crate::catalog::{TIME_COLUMN, column_type_of, data_type_of};
+use crate::error::Result;
+
+/// The union of the columns of `schemas`, ordered tags (by name), fields (by name), `time`.
+pub fn unified_schema<'a>(schemas: impl IntoIterator<Item = &'a Schema>) -> SchemaRef {
+    let mut cols: BTreeMap<String, ColumnType> = BTreeMap::new();
+    for s in schemas {
+        for f in s.fields() {
+            if let Some(t) = column_type_of(f.name(), f.data_type()) {
+                cols.entry(f.name().clone()).or_insert(t);
+            }
+        }
+    }
+    schema_of(&cols)
+}
+
+/// The Arrow schema of a set of columns, ordered tags, fields, `time`.
+pub fn schema_of(cols: &BTreeMap<String, ColumnType>) -> SchemaRef {
+    let tags = cols.iter().filter(|(_, t)| **t == ColumnType::Tag);
+    let fields = cols
+        .iter()
+        .filter(|(_, t)| matches!(t, ColumnType::Field(_)));
+    let mut out: Vec<Field> = tags
+        .chain(fields)
+        .map(|(n, t)| Field::new(n, data_type_of(*t), true))
+        .collect();
+    out.push(Field::new(
+        TIME_COLUMN,
+        data_type_of(ColumnType::Time),
+        false,
+    ));
+    Arc::new(Schema::new(out))
+}
+
+/// `batch` with the columns of `schema`, in its order: missing columns are all-null.
+pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => Ok(cast(c, f.data_type())?),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Deduplicate and sort `batches` (oldest first) into one batch of `schema` (or the unified schema
+/// of the batches), sorted by (tags, time). `None` when there are no rows.
+pub fn dedup_sort(
+    batches: &[RecordBatch],
+    schema: Option<SchemaRef>,
+) -> Result<Option<RecordBatch>> {
+    let schema =
+        schema.unwrap_or_else(|| unified_schema(batches.iter().map(|b| b.schema_ref().as_ref())));
+    let aligned = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| align(b, &schema))
+        .collect::<Result<Vec<_>>>()?;
+    if aligned.is_empty() {
+        return Ok(None);
+    }
+    let all = concat_batches(&schema, &aligned)?;
+    Ok(Some(dedup_sort_batch(&all)?))
+}
+
+/// Deduplicate and sort one batch whose row order is write order.
+pub fn dedup_sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let n = batch.num_rows();
+    let mut key_cols = Vec::new();
+    let mut sort_fields = Vec::new();
+    let mut field_cols = Vec::new();
+    let mut time_col = None;
+    for (i, f) in schema.fields().iter().enumerate() {
+        match column_type_of(f.name(), f.data_type()) {
+            Some(ColumnType::Tag) => {
+                key_cols.push(batch.column(i).clone());
+                sort_fields.push(SortField::new(f.data_type().clone()));
+            }
+            Some(ColumnType::Time) => time_col = Some(i),
+            _ => field_cols.push(i),
+        }
+    }
+    if let Some(t) = time_col {
+        key_cols.push(batch.column(t).clone());
+        sort_fields.push(SortField::new(batch.column(t).data_type().clone()));
+    }
+    let converter = RowConverter::new(sort_fields)?;
+    let rows = converter.convert_columns(&key_cols)?;
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Stable: equal keys keep write order.
+    order.sort_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
+
+    let mut groups: Vec<(usize, usize)> = Vec::with_capacity(n); // [start, end) in `order`
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || rows.row(order[i] as usize) != rows.row(order[start] as usize) {
+            groups.push((start, i));
+            start = i;
+        }
+    }
+    if groups.len() == n {
+        let idx = UInt32Array::from(order);
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| take(c, &idx, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(RecordBatch::try_new(schema, columns)?);
+    }
+    let first = UInt32Array::from_iter_values(groups.iter().map(|(s, _)| order[*s]));
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (i, c) in batch.columns().iter().enumerate() {
+        if field_cols.contains(&i) {
+            let idx: UInt32Array = groups
+                .iter()
+                .map(|(s, e)| {
+                    order[*s..*e]
+                        .iter()
+                        .rev()
+                        .copied()
+                        .find(|r| c.is_valid(*r as usize))
+                })
+                .collect();
+            columns.push(take(c, &idx, None)?);
+        } else {
+            columns.push(take(c, &first, None)?);
+        }
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Whether a data type is the tag type (dictionary of strings).
+pub fn is_tag_type(dt: &DataType) -> bool {
+    matches!(dt, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
+}

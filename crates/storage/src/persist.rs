@@ -1,0 +1,139 @@
+//! Turning buffered rows into Parquet files and reading them back.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, TimestampNanosecondArray};
+use arrow::compute::filter_record_batch;
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::catalog::TIME_COLUMN;
+use crate::error::{Result, StorageError};
+use crate::layout::{self, day_of};
+
+/// The Parquet codec of written files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParquetCodec {
+    #[default]
+    Zstd,
+    Snappy,
+}
+
+/// A data file in the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub path: Path,
+    pub database: String,
+    pub table: String,
+    /// Days since 1970-01-01 (UTC) of every row in the file.
+    pub day: i64,
+    /// Higher sequence = later writes.
+    pub seq: u64,
+    pub size: u64,
+}
+
+impl FileMeta {
+    /// `YYYY-MM-DD` of the file's rows.
+    pub fn date(&self) -> String {
+        layout::format_day(self.day)
+    }
+}
+
+/// A file encoded and ready to upload.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedFile {
+    pub meta: FileMeta,
+    pub bytes: Bytes,
+    pub rows: usize,
+}
+
+/// Split a batch into one batch per UTC day of its `time` column (ascending days).
+pub fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
+    let time = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| StorageError::Catalog("batch without a nanosecond time column".into()))?;
+    let days: Vec<i64> = time.values().iter().map(|t| day_of(*t)).collect();
+    let mut distinct = days.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() <= 1 {
+        return Ok(distinct.into_iter().map(|d| (d, batch.clone())).collect());
+    }
+    distinct
+        .into_iter()
+        .map(|d| {
+            let mask: BooleanArray = days.iter().map(|x| Some(*x == d)).collect();
+            Ok((d, filter_record_batch(batch, &mask)?))
+        })
+        .collect()
+}
+
+/// Encode one sorted batch as a Parquet file.
+pub fn encode_parquet(batch: &RecordBatch, codec: ParquetCodec) -> Result<Bytes> {
+    let compression = match codec {
+        ParquetCodec::Zstd => Compression::ZSTD(ZstdLevel::try_new(3)?),
+        ParquetCodec::Snappy => Compression::SNAPPY,
+    };
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_created_by(format!("influxgate-storage {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(Bytes::from(out))
+}
+
+/// Encode the (deduplicated, sorted) rows of one table as one file per day.
+pub(crate) fn encode_files(
+    prefix: &Path,
+    database: &str,
+    table: &str,
+    batch: &RecordBatch,
+    seq: u64,
+    codec: ParquetCodec,
+) -> Result<Vec<EncodedFile>> {
+    split_by_day(batch)?
+        .into_iter()
+        .map(|(day, rows)| {
+            let bytes = encode_parquet(&rows, codec)?;
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            Ok(EncodedFile {
+                meta: FileMeta {
+                    path: layout::file_path(prefix, database, table, day, seq, &id),
+                    database: database.to_string(),
+                    table: table.to_string(),
+                    day,
+                    seq,
+                    size: bytes.len() as u64,
+                },
+                rows: rows.num_rows(),
+                bytes,
+            })
+        })
+        .collect()
+}
+
+/// Read a whole Parquet file (one GET, then decoded off the async threads).
+pub async fn read_parquet(
+    store: &Arc<dyn ObjectStore>,
+    meta: &FileMeta,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = store.get(&meta.path).await?.bytes().await?;
+    tokio::task::spawn_blocking(move || decode_parquet(bytes))
+        .await
+        .map_err(|e| StorageError::Catalog(format!("parquet decoder panicked: {e}")))?
+}
+
+/// Decode a whole Parquet file.
+pub fn decode_parquet(bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
