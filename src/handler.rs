@@ -5,6 +5,9 @@ use crate::config::{Config, MAX_LISTED_ERRORS};
 use crate::error::Error;
 use crate::request::Request;
 use crate::response::Response;
+use crate::query::params::{V1QueryParams, V3QueryParams};
+use crate::query::run::QueryPlan;
+use crate::query::translate::EmptyQuerySchema;
 use crate::routes::{Api, Route, route};
 use crate::schema::Schema;
 use crate::write::batch::{self, NewColumn, ParsedWrite, Rejected, TableBatch};
@@ -22,6 +25,11 @@ pub enum Action {
     Write(WritePlan),
     /// Render the host's own metrics (the request was authenticated).
     Metrics,
+    /// Run `plan.jobs()` on the engine, then send `plan.respond(results)`.
+    Query(QueryPlan),
+    /// Run `sql` on the engine and answer its rows as an Arrow IPC stream
+    /// ([`crate::upstream::encode_ipc`]); the internal endpoint edge hosts forward queries to.
+    QueryArrow { database: String, sql: String },
     /// Serve the embedded browser playground, if the host has one.
     Playground,
 }
@@ -108,9 +116,39 @@ fn dispatch(
             authorize(token, Access::Write, &database)?;
             write_arrow(req, database, config, schema)
         }
-        Route::QueryV1 | Route::QuerySqlV3 | Route::QueryInfluxqlV3 => Err(
-            Error::UnprocessableEntity("queries are not served by this build yet".to_string()),
-        ),
+        Route::QueryV1 => {
+            let qp = V1QueryParams::parse(req)?;
+            if !qp.db.is_empty() {
+                authorize(token, Access::Read, &qp.database()?)?;
+            } else {
+                authorize(token, Access::Read, "*")?;
+            }
+            let qs = schema.query_schema().unwrap_or(&EmptyQuerySchema);
+            Ok(match QueryPlan::v1(&qp, now_ns, qs) {
+                Ok(plan) => Action::Query(plan),
+                Err(resp) => Action::Respond(resp),
+            })
+        }
+        Route::QuerySqlV3 | Route::QueryInfluxqlV3 => {
+            let qp = V3QueryParams::parse(req)?;
+            authorize(token, Access::Read, &qp.db)?;
+            let qs = schema.query_schema().unwrap_or(&EmptyQuerySchema);
+            Ok(Action::Query(if route == Route::QuerySqlV3 {
+                QueryPlan::v3_sql(&qp)
+            } else {
+                QueryPlan::v3_influxql(&qp, now_ns, qs)?
+            }))
+        }
+        Route::QueryArrow => {
+            let database = params.get("db").unwrap_or("").to_string();
+            authorize(token, Access::Read, if database.is_empty() { "*" } else { &database })?;
+            let sql = std::str::from_utf8(req.body)
+                .map_err(|_| Error::InvalidParameter("SQL body is not valid UTF-8".into()))?;
+            Ok(Action::QueryArrow {
+                database,
+                sql: sql.to_string(),
+            })
+        }
         Route::Preflight | Route::Playground => unreachable!("answered above"),
     }
 }

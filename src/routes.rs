@@ -12,6 +12,9 @@ pub const QUERY_SQL_V3: &str = "/api/v3/query_sql";
 pub const QUERY_INFLUXQL_V3: &str = "/api/v3/query_influxql";
 /// influxgate's internal write endpoint for edge hosts: Arrow IPC batches (see `upstream`).
 pub const WRITE_ARROW: &str = "/api/v3/internal/write_arrow";
+/// influxgate's internal SQL endpoint for edge hosts: the body is SQL, the answer an Arrow IPC
+/// stream (see `upstream`).
+pub const QUERY_ARROW: &str = "/api/v3/internal/query_arrow";
 /// The browser playground, served by hosts that embed it.
 pub const PLAYGROUND: &str = "/";
 
@@ -32,6 +35,8 @@ pub enum Route {
     /// Batches already parsed at the edge, as an Arrow envelope.
     WriteArrow,
     QueryV1,
+    /// SQL translated at the edge, answered as Arrow IPC.
+    QueryArrow,
     QuerySqlV3,
     QueryInfluxqlV3,
     Playground,
@@ -60,6 +65,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("POST", WRITE_V1) => Route::Write(Api::V1),
         ("POST", WRITE_V2) => Route::Write(Api::V2),
         ("POST", WRITE_ARROW) => Route::WriteArrow,
+        ("POST", QUERY_ARROW) => Route::QueryArrow,
         ("GET" | "POST", QUERY_V1) => Route::QueryV1,
         ("GET" | "POST", QUERY_SQL_V3) => Route::QuerySqlV3,
         ("GET" | "POST", QUERY_INFLUXQL_V3) => Route::QueryInfluxqlV3,
@@ -67,7 +73,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("OPTIONS", _) => Route::Preflight,
         (
             _,
-            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_V1 | QUERY_SQL_V3
+            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_ARROW | QUERY_V1 | QUERY_SQL_V3
             | QUERY_INFLUXQL_V3 | PLAYGROUND,
         ) => {
             return Err(Error::MethodNotAllowed {

@@ -46,6 +46,12 @@ pub enum ColumnType {
 pub trait Schema {
     /// The type of `column` in `database`.`table`, if that column exists.
     fn column(&self, database: &str, table: &str, column: &str) -> Option<ColumnType>;
+
+    /// The same catalog as the query translator sees it (measurements, tag and field keys);
+    /// hosts that answer queries return it.
+    fn query_schema(&self) -> Option<&dyn crate::query::translate::QuerySchema> {
+        None
+    }
 }
 
 /// A schema that knows nothing: every column is new.

@@ -141,6 +141,31 @@ pub fn check_columns(
     Ok(new)
 }
 
+/// Query results as one Arrow IPC stream (the `query_arrow` answer). An empty result is a
+/// stream with an empty schema and no batches.
+pub fn encode_ipc(batches: &[arrow_array::RecordBatch]) -> Result<Vec<u8>, Error> {
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => std::sync::Arc::new(arrow_schema::Schema::empty()),
+    };
+    let mut out = Vec::new();
+    let mut w = StreamWriter::try_new(&mut out, &schema)
+        .map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
+    for b in batches {
+        w.write(b).map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
+    }
+    w.finish()
+        .map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
+    drop(w);
+    Ok(out)
+}
+
+/// Decode a `query_arrow` answer.
+pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<arrow_array::RecordBatch>, String> {
+    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| e.to_string())?;
+    reader.map(|b| b.map_err(|e| e.to_string())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +191,9 @@ mod tests {
         let new = check_columns("db", &back, &EmptySchema).unwrap();
         assert_eq!(new.len(), 4);
         assert!(decode_batches(b"nope").is_err());
+        let ipc = encode_ipc(&[parsed.batches[0].batch.clone()]).unwrap();
+        assert_eq!(decode_ipc(&ipc).unwrap(), vec![parsed.batches[0].batch.clone()]);
+        assert!(decode_ipc(&encode_ipc(&[]).unwrap()).unwrap().is_empty());
         assert!(decode_batches(&bytes[..bytes.len() - 3]).is_err());
     }
 }

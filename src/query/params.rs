@@ -61,6 +61,8 @@ pub struct V1QueryParams {
     /// Rows per chunk when `chunked`; InfluxDB's default is 10,000.
     pub chunk_size: usize,
     pub format: V1Format,
+    /// `pretty=true`: indented JSON.
+    pub pretty: bool,
 }
 
 /// InfluxDB 1.x's default chunk size.
@@ -133,6 +135,7 @@ impl V1QueryParams {
             chunked,
             chunk_size,
             format,
+            pretty: params.get("pretty") == Some("true"),
         })
     }
 
