@@ -1,0 +1,273 @@
+//! JSON exactly as Go's `encoding/json` writes InfluxDB 1.x's `httpd.Response`.
+
+use core::fmt::Write;
+
+use super::time::format_rfc3339_nano;
+use super::{Doc, Value, epoch_time};
+use crate::query::params::Epoch;
+
+/// A streaming writer producing `json.Marshal` or `json.MarshalIndent(v, "", "    ")` output.
+pub(crate) struct JsonOut {
+    pub buf: String,
+    pretty: bool,
+    /// Per open container: whether it has an element yet.
+    stack: Vec<bool>,
+    /// A key was just written: the next value follows it directly.
+    after_key: bool,
+}
+
+impl JsonOut {
+    pub fn new(pretty: bool) -> Self {
+        JsonOut {
+            buf: String::with_capacity(256),
+            pretty,
+            stack: Vec::new(),
+            after_key: false,
+        }
+    }
+
+    fn newline(&mut self) {
+        self.buf.push('\n');
+        for _ in 0..self.stack.len() {
+            self.buf.push_str("    ");
+        }
+    }
+
+    /// Separator before a new element (array value or object key).
+    fn element(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
+        if let Some(has) = self.stack.last_mut() {
+            let had = *has;
+            *has = true;
+            if had {
+                self.buf.push(',');
+            }
+            if self.pretty {
+                self.newline();
+            }
+        }
+    }
+
+    pub fn begin_object(&mut self) {
+        self.element();
+        self.buf.push('{');
+        self.stack.push(false);
+    }
+
+    pub fn begin_array(&mut self) {
+        self.element();
+        self.buf.push('[');
+        self.stack.push(false);
+    }
+
+    fn end(&mut self, c: char) {
+        let had = self.stack.pop().unwrap_or(false);
+        if had && self.pretty {
+            self.newline();
+        }
+        self.buf.push(c);
+    }
+
+    pub fn end_object(&mut self) {
+        self.end('}');
+    }
+
+    pub fn end_array(&mut self) {
+        self.end(']');
+    }
+
+    pub fn key(&mut self, k: &str) {
+        self.element();
+        escape_into(&mut self.buf, k);
+        self.buf.push(':');
+        if self.pretty {
+            self.buf.push(' ');
+        }
+        self.after_key = true;
+    }
+
+    pub fn string(&mut self, s: &str) {
+        self.element();
+        escape_into(&mut self.buf, s);
+    }
+
+    pub fn raw(&mut self, s: &str) {
+        self.element();
+        self.buf.push_str(s);
+    }
+
+    pub fn int(&mut self, v: i64) {
+        self.element();
+        let _ = write!(self.buf, "{v}");
+    }
+
+    pub fn uint(&mut self, v: u64) {
+        self.element();
+        let _ = write!(self.buf, "{v}");
+    }
+
+    pub fn float(&mut self, v: f64) {
+        self.element();
+        push_go_float(&mut self.buf, v);
+    }
+
+    pub fn value(&mut self, v: &Value, epoch: Option<Epoch>) {
+        match v {
+            Value::Null => self.raw("null"),
+            Value::Float(f) => self.float(*f),
+            Value::Integer(i) => self.int(*i),
+            Value::Unsigned(u) => self.uint(*u),
+            Value::String(s) => self.string(s),
+            Value::Boolean(b) => self.raw(if *b { "true" } else { "false" }),
+            Value::Time(ns) => match epoch {
+                Some(e) => self.int(epoch_time(*ns, e)),
+                None => self.string(&format_rfc3339_nano(*ns)),
+            },
+        }
+    }
+}
+
+/// Go's float64 encoding: shortest round-trip digits, `%f` style for 1e-6 <= |v| < 1e21,
+/// otherwise `%e` style with a signed exponent of at least one digit (`1e+21`, `1e-7`).
+/// NaN and infinities, which Go refuses to encode, are written as `null`.
+pub(crate) fn push_go_float(buf: &mut String, v: f64) {
+    if !v.is_finite() {
+        buf.push_str("null");
+        return;
+    }
+    let abs = v.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        let _ = write!(buf, "{v}");
+    } else {
+        let e = format!("{v:e}");
+        match e.split_once('e') {
+            Some((mant, exp)) if !exp.starts_with('-') => {
+                buf.push_str(mant);
+                buf.push_str("e+");
+                buf.push_str(exp);
+            }
+            _ => buf.push_str(&e),
+        }
+    }
+}
+
+/// A JSON string as Go writes it: `\"`, `\\`, `\n`, `\r`, `\t`, other control characters and
+/// `<`, `>`, `&`, U+2028, U+2029 as `\u00XX`/`\u2028`.
+pub(crate) fn escape_into(buf: &mut String, s: &str) {
+    buf.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            _ => None,
+        };
+        let needs_u = matches!(
+            c,
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
+        );
+        if esc.is_none() && !needs_u {
+            continue;
+        }
+        buf.push_str(&s[start..i]);
+        match esc {
+            Some(e) => buf.push_str(e),
+            None => {
+                let _ = write!(buf, "\\u{:04x}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    buf.push_str(&s[start..]);
+    buf.push('"');
+}
+
+/// One document followed by a newline, as InfluxDB's `jsonFormatter` writes it.
+pub(crate) fn render(doc: &Doc<'_>, epoch: Option<Epoch>, pretty: bool) -> Vec<u8> {
+    let mut out = JsonOut::new(pretty);
+    out.begin_object();
+    match doc {
+        Doc::Error(msg) => {
+            out.key("error");
+            out.string(msg);
+        }
+        Doc::Results(results) => {
+            if !results.is_empty() {
+                out.key("results");
+                out.begin_array();
+                for r in results {
+                    out.begin_object();
+                    out.key("statement_id");
+                    out.uint(r.statement_id as u64);
+                    if !r.series.is_empty() {
+                        out.key("series");
+                        out.begin_array();
+                        for s in &r.series {
+                            out.begin_object();
+                            if !s.series.name.is_empty() {
+                                out.key("name");
+                                out.string(&s.series.name);
+                            }
+                            let tags = s.sorted_tags();
+                            if !tags.is_empty() {
+                                out.key("tags");
+                                out.begin_object();
+                                for (k, v) in tags {
+                                    out.key(k);
+                                    out.string(v);
+                                }
+                                out.end_object();
+                            }
+                            if !s.series.columns.is_empty() {
+                                out.key("columns");
+                                out.begin_array();
+                                for c in &s.series.columns {
+                                    out.string(c);
+                                }
+                                out.end_array();
+                            }
+                            let values = s.values();
+                            if !values.is_empty() {
+                                out.key("values");
+                                out.begin_array();
+                                for row in values {
+                                    out.begin_array();
+                                    for v in row {
+                                        out.value(v, epoch);
+                                    }
+                                    out.end_array();
+                                }
+                                out.end_array();
+                            }
+                            if s.partial {
+                                out.key("partial");
+                                out.raw("true");
+                            }
+                            out.end_object();
+                        }
+                        out.end_array();
+                    }
+                    if r.partial {
+                        out.key("partial");
+                        out.raw("true");
+                    }
+                    if let Some(e) = r.error {
+                        out.key("error");
+                        out.string(e);
+                    }
+                    out.end_object();
+                }
+                out.end_array();
+            }
+        }
+    }
+    out.end_object();
+    out.buf.push('\n');
+    out.buf.into_bytes()
+}
