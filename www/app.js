@@ -223,10 +223,13 @@ function renderStatement(s, i) {
   for (const q of s.queries) {
     box.append(el("p", { class: "hint", text: `SQL for series "${q.plan?.name ?? ""}"` }));
     box.append(el("pre", { class: "code sql", text: q.sql }));
-    const steps = shapingSteps(q.plan ?? {});
+    const steps = shapingSteps(q.plan ?? {}, q.range);
     if (steps.length) {
       box.append(el("p", { class: "hint", text: "Then the core shapes the rows:" }));
       box.append(el("ol", { class: "steps" }, ...steps.map((t) => el("li", { text: t }))));
+    }
+    if (q.plan_text) {
+      box.append(el("details", {}, el("summary", { text: "Shaping plan as the core prints it" }), el("pre", { class: "code", text: q.plan_text })));
     }
   }
   return box;
@@ -238,8 +241,11 @@ function duration(ns) {
   return `${ns}ns`;
 }
 
-function shapingSteps(p) {
+function shapingSteps(p, range) {
   const steps = [];
+  if (range && (range[0] || range[1])) {
+    steps.push(`time range [${range[0] ?? "−∞"}, ${range[1] ?? "+∞"}) (now() is the page's clock)`);
+  }
   const tags = p.tags ?? [];
   steps.push(
     tags.length
@@ -252,7 +258,11 @@ function shapingSteps(p) {
     steps.push(`windows of ${duration(p.window.every)}${off} over the time range, empty windows ${fill}`);
   }
   for (const c of p.columns ?? []) {
-    if (c.transform) steps.push(`column "${c.name}": ${c.transform.fn.replaceAll("_", " ")} ${JSON.stringify(c.transform)}`);
+    if (c.transform) {
+      const { fn, ...args } = c.transform;
+      const list = Object.entries(args).map(([k, v]) => `${k} ${k === "unit" ? duration(v) : v}`).join(", ");
+      steps.push(`column "${c.name}": ${fn.replaceAll("_", " ")}${list ? ` (${list})` : ""} over each series`);
+    }
     for (const op of c.post ?? []) steps.push(`column "${c.name}": ${op.op} ${op.value}`);
   }
   if (p.drop_null_rows) steps.push("drop rows where every value is null (aggregates over no points)");
