@@ -195,6 +195,10 @@ function renderTranslate(r) {
     ql.query.removeAttribute("aria-invalid");
   }
   out.replaceChildren(...(r.results ?? []).map(renderStatement));
+  const nq = (r.results ?? []).reduce((n, s) => n + (s.queries?.length ?? 0), 0);
+  $("ql-summary").textContent = r.ok
+    ? `${r.results.length} statement${r.results.length === 1 ? "" : "s"} → ${nq} SQL quer${nq === 1 ? "y" : "ies"}`
+    : `${stageName(r.stage)}${r.line != null ? ` at line ${r.line}, column ${r.column}` : ""}`;
   if (!r.ok && r.statements?.length) {
     out.append(el("h3", { text: "Parsed as" }), el("pre", { class: "code", text: r.statements.join(";\n") }));
   }

@@ -120,8 +120,17 @@ test("loads the wasm and reports load-to-ready time", async () => {
   }
   const ready = runs.map((t) => t.ready).sort((a, b) => a - b);
   const wasm = runs.map((t) => t.wasmLoaded).sort((a, b) => a - b);
-  const median = (xs) => xs[Math.floor(xs.length / 2)];
-  const report = { runs: runs.length, ready_ms_median: median(ready), ready_ms_min: ready[0], wasm_loaded_ms_median: median(wasm) };
+  const core = runs.map((t) => t.ready - t.start).sort((a, b) => a - b);
+  const median = (xs) => Math.round(xs[Math.floor(xs.length / 2)]);
+  // ready: navigation start → first results rendered; core: app.js start → ready (wasm fetch,
+  // compile, instantiate and the first check_write + translate).
+  const report = {
+    runs: runs.length,
+    ready_ms_median: median(ready),
+    ready_ms_min: Math.round(ready[0]),
+    wasm_loaded_ms_median: median(wasm),
+    app_start_to_ready_ms_median: median(core),
+  };
   writeFileSync(join(ARTIFACTS, "playground-timing.json"), JSON.stringify({ ...report, all: runs }, null, 2));
   console.log(`playground load to ready: ${JSON.stringify(report)}`);
   assert.deepEqual(consoleErrors, []);
@@ -212,6 +221,7 @@ test("InfluxQL: parse errors marked at their position, SQL when translation is b
   assert.match(msg, /^Parse error: .*FROMM.* \(line 1, column 14\)$/);
   assert.equal(await page.textContent("#ql-error-query mark"), "FROMM");
   assert.equal(await page.getAttribute("#ql-query", "aria-invalid"), "true");
+  assert.equal(await page.textContent("#ql-summary"), "Parse error at line 1, column 14");
   await page.screenshot({ path: join(ARTIFACTS, "playground-influxql-error.png"), fullPage: true });
 
   await setText(page, "#ql-query", 'SELECT mean("usage_user") FROM "cpu" WHERE time >= now() - 1h GROUP BY time(5m), "host"');
@@ -223,6 +233,7 @@ test("InfluxQL: parse errors marked at their position, SQL when translation is b
     return;
   }
   assert.equal(error, "");
+  assert.equal(await page.textContent("#ql-summary"), "1 statement → 1 SQL query");
   const sql = await page.textContent("#ql-output pre.sql");
   assert.match(sql, /SELECT/i);
   assert.match(sql, /"mydb"\."cpu"/);
