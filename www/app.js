@@ -352,6 +352,7 @@ async function start() {
   timing.ready = performance.now();
   window.playground.ready = true;
   window.playground.version = version();
+  window.playground.core = { check_write, translate };
   document.body.dataset.ready = "true";
   const status = $("status");
   status.textContent = `Core v${version()} ready in ${Math.round(timing.ready)} ms (wasm loaded at ${Math.round(timing.wasmLoaded)} ms).`;
