@@ -44,12 +44,15 @@ pub fn translate(query: &str, db: &str, rp: &str, schema_json: &str, now_ms: f64
 
 /// Milliseconds since the epoch (JavaScript's `Date.now()`) to nanoseconds.
 fn now_ns(now_ms: f64) -> i64 {
-    if now_ms.is_finite() {
-        // f64 → i64 `as` saturates; sub-millisecond digits are kept as far as f64 holds them.
-        (now_ms * 1_000_000.0) as i64
-    } else {
-        0
+    if !now_ms.is_finite() {
+        return 0;
     }
+    // Whole milliseconds exactly (an f64 holds every ms of i64's range), then the fraction:
+    // `now_ms * 1e6` alone would round at this magnitude. `as` saturates out of range.
+    let whole = now_ms.trunc();
+    (whole as i64)
+        .saturating_mul(1_000_000)
+        .saturating_add(((now_ms - whole) * 1_000_000.0) as i64)
 }
 
 /// The config of a server with authentication disabled, so the answer is the server's answer
@@ -225,7 +228,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// against the schema in `schema_json` at `now_ms`. Returns
 ///
 /// ```json
-/// {"ok": true, "statements": ["canonical InfluxQL"], "sql": "…", "shaping": […]}
+/// {"ok": true, "statements": ["canonical InfluxQL"], "results": [see translate_statements]}
 /// {"ok": false, "stage": "parse"|"schema"|"translate", "error": "…",
 ///  "line", "column", "offset", "offset_utf16"}
 /// ```
@@ -241,7 +244,7 @@ pub fn translate_json(query: &str, db: &str, rp: &str, schema_json: &str, now_ms
     }
     let canonical: Vec<String> = statements.iter().map(ToString::to_string).collect();
     let rp = (!rp.is_empty()).then_some(rp);
-    match translate_statements(query, db, rp, schema_json, now_ns(now_ms)) {
+    match translate_statements(&statements, db, rp, schema_json, now_ns(now_ms)) {
         Ok(mut t) => {
             t["ok"] = Value::Bool(true);
             t["statements"] = json!(canonical);
@@ -272,21 +275,47 @@ fn parse_error_json(query: &str, e: &ParseError) -> Value {
     })
 }
 
-/// The one place the page's InfluxQL panel meets the core's translator: `{"sql", "shaping"}`
-/// or `(stage, message)`.
+/// The one place the page's InfluxQL panel meets the core's translator. Per statement:
+/// `{"statement", "queries": [{"sql", "plan", "plan_text", "range"}]}` or
+/// `{"statement", "answer": ["series", …]}` (SHOW statements the schema answers); or
+/// `(stage, message)`.
 fn translate_statements(
-    _query: &str,
-    _db: &str,
-    _rp: Option<&str>,
+    statements: &[influxql::Statement],
+    db: &str,
+    rp: Option<&str>,
     schema_json: &str,
-    _now_ns: i64,
+    now_ns: i64,
 ) -> Result<Value, (&'static str, String)> {
-    serde_json::from_str::<Value>(schema_json)
-        .map_err(|e| ("schema", format!("invalid schema JSON: {e}")))?;
-    Err((
-        "translate",
-        "InfluxQL → SQL translation is not in this build yet; the query parses".to_string(),
-    ))
+    use influxgate::query::translate::{self as tr, JsonSchema, TranslateContext, Translation};
+
+    let schema = JsonSchema::from_json(schema_json).map_err(|e| ("schema", e))?;
+    let ctx = TranslateContext {
+        database: db,
+        retention_policy: rp,
+        now: now_ns,
+        schema: &schema,
+    };
+    let mut results = Vec::new();
+    for (i, stmt) in statements.iter().enumerate() {
+        let t = tr::translate(stmt, &ctx)
+            .map_err(|e| ("translate", format!("statement {i} ({stmt}): {e}")))?;
+        results.push(match t {
+            Translation::Sql(queries) => json!({
+                "statement": stmt.to_string(),
+                "queries": queries.iter().map(|q| json!({
+                    "sql": q.sql,
+                    "plan": q.plan,
+                    "plan_text": q.plan.to_string(),
+                    "range": [q.plan.start.map(rfc3339_nanos), q.plan.end.map(rfc3339_nanos)],
+                })).collect::<Vec<_>>(),
+            }),
+            Translation::Answer(series) => json!({
+                "statement": stmt.to_string(),
+                "answer": series.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        });
+    }
+    Ok(json!({ "results": results }))
 }
 
 #[cfg(test)]
@@ -360,6 +389,31 @@ mod tests {
         );
         assert_eq!(rfc3339_nanos(i64::MAX), "2262-04-11T23:47:16.854775807Z");
         assert_eq!(rfc3339_nanos(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+    }
+
+    const SCHEMA: &str = r#"{"cpu": {"tags": ["host"], "fields": {"usage": "float"}}}"#;
+
+    #[test]
+    fn translates_to_sql_and_shaping() {
+        let q = "SELECT mean(usage) FROM cpu WHERE time >= now() - 1h GROUP BY time(5m), host; SHOW MEASUREMENTS";
+        let v = translate_json(q, "mydb", "", SCHEMA, NOW_MS);
+        assert_eq!(v["ok"], true, "{v}");
+        let sel = &v["results"][0]["queries"][0];
+        let sql = sel["sql"].as_str().unwrap();
+        assert!(sql.contains(r#""mydb"."cpu""#), "{sql}");
+        assert_eq!(sel["plan"]["tags"], json!(["host"]));
+        assert_eq!(sel["plan"]["window"]["every"], 300_000_000_000_i64);
+        assert_eq!(sel["range"][0], "2023-11-14T21:13:20.123000000Z");
+        assert!(
+            v["results"][1]["answer"][0]
+                .as_str()
+                .unwrap()
+                .contains("cpu")
+        );
+        let bad = translate_json("SELECT nope(usage) FROM cpu", "mydb", "", SCHEMA, NOW_MS);
+        assert_eq!(bad["stage"], "translate", "{bad}");
+        let schema = translate_json("SELECT usage FROM cpu", "mydb", "", "{", NOW_MS);
+        assert_eq!(schema["stage"], "schema", "{schema}");
     }
 
     #[test]
