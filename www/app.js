@@ -172,7 +172,8 @@ function renderTranslate(r) {
   const errBox = $("ql-error");
   if (!r.ok) {
     errBox.hidden = false;
-    const where = r.line != null ? ` (line ${r.line}, column ${r.column})` : "";
+    // Parse errors already name their position, InfluxDB-style (`at line 1, char 14`).
+    const where = r.line != null && !/ at line \d+/.test(r.error) ? ` (line ${r.line}, column ${r.column})` : "";
     $("ql-error-msg").textContent = `${stageName(r.stage)}: ${r.error}${where}`;
     const q = $("ql-error-query");
     if (r.offset_utf16 != null) {
@@ -263,9 +264,10 @@ function shapingSteps(p, range) {
   }
   for (const c of p.columns ?? []) {
     if (c.transform) {
-      const { fn, ...args } = c.transform;
-      const list = Object.entries(args).map(([k, v]) => `${k} ${k === "unit" ? duration(v) : v}`).join(", ");
-      steps.push(`column "${c.name}": ${fn.replaceAll("_", " ")}${list ? ` (${list})` : ""} over each series`);
+      const { fn, non_negative: nonNeg, ...args } = c.transform;
+      const list = Object.entries(args).map(([k, v]) => (k === "unit" ? `per ${duration(v)}` : `${k} ${v}`)).join(", ");
+      const name = `${nonNeg ? "non-negative " : ""}${fn.replaceAll("_", " ")}`;
+      steps.push(`column "${c.name}": ${name}${list ? ` (${list})` : ""} over each series`);
     }
     for (const op of c.post ?? []) steps.push(`column "${c.name}": ${op.op} ${op.value}`);
   }
