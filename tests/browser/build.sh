@@ -14,7 +14,8 @@ OUT=$ROOT/www/pkg
 if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WBG_VERSION" ]; then
   cargo install --locked wasm-bindgen-cli --version "$WBG_VERSION"
 fi
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+installed=$(rustup target list --installed)
+grep -qx wasm32-unknown-unknown <<<"$installed" || rustup target add wasm32-unknown-unknown
 
 cargo build -p influxgate-browser --target wasm32-unknown-unknown --profile wasm ${CARGO_LOCKED:+--locked}
 rm -rf "$OUT"
