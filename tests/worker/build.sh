@@ -2,7 +2,8 @@
 # Build the Cloudflare Worker (crates/host-worker) into crates/host-worker/build/ offline:
 # worker-build with the local wasm-bindgen, npm's esbuild and binaryen's wasm-opt (EDGE.md).
 #
-#   WORKER_FEATURES  cargo features: "r2" (default: both modes) or "" (upstream mode only)
+#   WORKER_FEATURES  cargo features: "r2" (default: both modes) or "" (upstream mode only);
+#                    "query" is added when the core has Action::Query
 #   WASM_OPT         wasm-opt level: -Oz (default), -O1, ... or "none"
 #   OUT_DIR          output directory relative to the crate (default: build)
 #
@@ -32,12 +33,11 @@ export WASM_OPT_BIN=$root/$nm/.bin/wasm-opt
 export ESBUILD_BIN=$root/$nm/@esbuild/linux-x64/bin/esbuild
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 
-extra=()
-if [ -z "$features" ]; then
-  extra=(--no-default-features)
-elif [ "$features" != r2 ]; then
-  extra=(--no-default-features --features "$features")
+# Queries need the core's Action::Query (being added): on when the core has it.
+if grep -q 'Query(QueryPlan)' src/handler.rs; then
+  features="$features query"
 fi
+extra=(--no-default-features --features "$features")
 # The workspace's `wasm` profile: opt-level z, fat LTO, one codegen unit, panic=abort.
 # wasm-opt runs below so its level can be chosen (npm's binaryen is slow on big modules).
 worker-build --profile wasm --no-opt --out-dir "$out" "$crate" "${extra[@]}"

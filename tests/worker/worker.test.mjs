@@ -9,7 +9,7 @@ import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { gzipSync, gunzipSync } from "node:zlib";
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,8 @@ import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 const script = join(root, "crates/host-worker/build/index.js");
+// Queries at the edge need the core's Action::Query (the build enables them when it is there).
+const coreHasQueries = readFileSync(join(root, "src/handler.rs"), "utf8").includes("Query(QueryPlan)");
 const TOKEN = "edge-secret";
 const READER = "reader-secret";
 const UPTOKEN = "upstream-secret";
@@ -274,6 +276,12 @@ describe("upstream unreachable or slow: 503 + Retry-After, never a 2xx", () => {
       assert.equal(r.status, 503, r.text);
       assert.equal(r.headers.get("retry-after"), "7");
       assert.equal(r.json.code, "unavailable");
+      if (coreHasQueries) {
+        // SQL always goes upstream (InfluxQL on an unknown measurement is answered at the edge)
+        const q = await fetch(w.url + "/api/v3/query_sql?db=mydb&q=SELECT+1", { headers: auth });
+        assert.equal(q.status, 503);
+        assert.equal(q.headers.get("retry-after"), "7");
+      }
     } finally { await w.mf.dispose(); }
   });
 
@@ -387,8 +395,12 @@ describe("r2 mode: Parquet objects in the native layout", () => {
     assert.ok(seqs[1] > seqs[0]);
   });
 
-  test("ping and auth still at the edge in r2 mode", async () => {
+  test("ping and auth still at the edge in r2 mode; queries are not served there", async () => {
     assert.equal((await fetch(w.url + "/ping")).status, 204);
+    if (coreHasQueries) {
+      const q = await fetch(w.url + "/query?db=mydb&q=SELECT+v+FROM+cpu", { headers: auth });
+      assert.equal(q.status, 422);
+    }
     assert.equal((await post(w.url, "/write?db=x", "m v=1\n", { Authorization: "Token no" })).status, 401);
   });
 });
@@ -451,6 +463,31 @@ describe("against a real influxgate serve", { skip: haveBin ? false : `no influx
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test("queries through the Worker: SQL runs upstream, InfluxQL is translated and shaped at the edge",
+    { skip: coreHasQueries ? false : "the core has no Action::Query yet",
+      todo: "InfluxQL at the edge needs the upstream's schema (measurements, tags, fields): no endpoint serves it yet" },
+    async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ig-worker-q-"));
+    const { child, url } = await serve(dir);
+    const w = await worker({ MODE: "upstream", UPSTREAM_URL: url, UPSTREAM_TOKEN: UPTOKEN });
+    try {
+      let r = await post(w.url, "/write?db=edge&precision=s", "cpu,host=a usage=1.5,n=2i 1700000000\ncpu,host=b usage=2 1700000001\n");
+      assert.equal(r.status, 204, r.text);
+      let q = await fetch(w.url + "/api/v3/query_sql?db=edge&format=json&q=" + encodeURIComponent("SELECT usage FROM cpu ORDER BY time"), { headers: auth });
+      assert.equal(q.status, 200, await q.clone().text());
+      assert.deepEqual((await q.json()).map((row) => row.usage), [1.5, 2]);
+      q = await fetch(w.url + "/query?db=edge&epoch=s&q=" + encodeURIComponent("SELECT usage, n FROM cpu"), { headers: auth });
+      assert.equal(q.status, 200);
+      const body = await q.json();
+      assert.equal(body.results[0].series?.[0]?.name, "cpu", JSON.stringify(body));
+      assert.deepEqual(body.results[0].series[0].values, [[1700000000, 1.5, 2], [1700000001, 2, null]]);
+    } finally {
+      await w.mf.dispose();
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the native server is down: 503", async () => {
     const w = await worker({ MODE: "upstream", UPSTREAM_URL: `http://127.0.0.1:${await freePort()}` });
     try {
@@ -479,30 +516,4 @@ describe("against a real influxgate serve", { skip: haveBin ? false : `no influx
   });
 });
 
-// ---- cost of a 1,000-line write inside the Worker (wall time under workerd, upper bound of CPU) ----
-
-test("timing: 1,000-line writes (reported, not asserted)", async () => {
-  const up = await fakeUpstream(() => [204, ""]);
-  const lines = Array.from({ length: 1000 }, (_, i) =>
-    `cpu,host=h${i % 50},region=r${i % 4} usage=${(i * 1.37).toFixed(2)},idle=${i % 100}i,ok=${i % 2 === 0} ${1700000000000000000n + BigInt(i) * 1000000000n}`).join("\n");
-  const report = {};
-  for (const [name, bindings] of [
-    ["upstream/influxgate", { MODE: "upstream", UPSTREAM_URL: up.url }],
-    ["upstream/influxdb", { MODE: "upstream", UPSTREAM_URL: up.url, UPSTREAM_KIND: "influxdb" }],
-    ["r2", { MODE: "r2" }],
-  ]) {
-    const w = await worker(bindings);
-    try {
-      const ms = async (fn) => { const t = process.hrtime.bigint(); await fn(); return Number(process.hrtime.bigint() - t) / 1e6; };
-      const med = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
-      const ping = [], write = [];
-      for (let i = 0; i < 30; i++) {
-        ping.push(await ms(async () => { await (await fetch(w.url + "/ping")).arrayBuffer(); }));
-        write.push(await ms(async () => { const r = await post(w.url, "/write?db=bench", lines); assert.equal(r.status, 204, r.text); }));
-      }
-      report[name] = { ping_ms: +med(ping).toFixed(2), write_ms: +med(write).toFixed(2) };
-    } finally { await w.mf.dispose(); }
-  }
-  up.close();
-  console.log("worker timing (median of 30, wall ms):", JSON.stringify(report));
-});
+// The CPU cost of a 1,000-line write is measured by ./cpu.mjs (reported in BENCHMARKS.md).

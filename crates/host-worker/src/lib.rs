@@ -8,6 +8,8 @@
 // The clock ban in clippy.toml is for the core; a host reads the time (from the JS `Date`).
 #![allow(clippy::disallowed_methods)]
 
+#[cfg(feature = "query")]
+mod query;
 mod settings;
 mod upstream;
 
@@ -94,6 +96,8 @@ async fn serve(mut req: Request, env: &Env, s: &Settings) -> CoreResponse {
     match &s.mode {
         Mode::Upstream(up) => match handle(&core_req, now_ns, &s.config, &EmptySchema) {
             Action::Write(plan) => upstream::forward(up, &plan, s.retry_after_secs).await,
+            #[cfg(feature = "query")]
+            Action::Query(plan) => query::run(up, &plan, s.retry_after_secs).await,
             other => respond(other),
         },
         #[cfg(feature = "r2")]
@@ -163,6 +167,14 @@ fn respond(action: Action) -> CoreResponse {
             body: b"# influxgate-worker keeps no metrics; see the Cloudflare dashboard\n".to_vec(),
         },
         Action::Playground => CoreResponse::error(&Error::NotFound),
+        // The internal query endpoint is the native server's, not the edge's.
+        #[cfg(feature = "query")]
+        Action::QueryArrow { .. } => CoreResponse::error(&Error::NotFound),
+        #[cfg(feature = "query")]
+        Action::Query(_) => CoreResponse::error(&Error::UnprocessableEntity(
+            "queries are not served in mode r2: query an influxgate server that reads the bucket"
+                .into(),
+        )),
         Action::Write(plan) => plan.failed(&Error::Internal("write without a sink".into())),
         other => CoreResponse::error(&Error::Internal(format!("unsupported action {other:?}"))),
     }

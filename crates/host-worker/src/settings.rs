@@ -47,11 +47,13 @@ pub enum Mode {
     Upstream(Upstream),
     /// Parquet objects in the R2 binding `DATA`, under this prefix (empty or ending in `/`).
     R2 {
+        #[cfg_attr(not(feature = "r2"), allow(dead_code))]
         prefix: String,
     },
 }
 
 /// The R2 binding name of mode `r2`.
+#[cfg_attr(not(feature = "r2"), allow(dead_code))]
 pub const R2_BINDING: &str = "DATA";
 
 #[derive(serde::Deserialize)]

@@ -12,7 +12,7 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 use crate::settings::{Upstream, UpstreamKind};
 
 /// Percent-encode a query-string value.
-fn enc(v: &str) -> String {
+pub(crate) fn enc(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -72,25 +72,25 @@ pub async fn forward(up: &Upstream, plan: &WritePlan, retry_after_secs: u32) -> 
     };
     match send(up, &url, body, content_type, gzipped).await {
         Ok((status, _)) if (200..300).contains(&status) => plan.response.clone(),
-        Ok((status, text)) if (400..500).contains(&status) && status != 429 => {
-            client_error(status, &text, &plan.response)
+        Ok((status, body)) if (400..500).contains(&status) && status != 429 => {
+            client_error(status, &String::from_utf8_lossy(&body), &plan.response)
         }
-        Ok((status, text)) => unavailable(format!(
+        Ok((status, body)) => unavailable(format!(
             "upstream answered {status}: {}",
-            upstream_message(&text)
+            upstream_message(&String::from_utf8_lossy(&body))
         )),
         Err(why) => unavailable(why),
     }
 }
 
 /// POST `body` to `url`; `Err` on a timeout or a connection error.
-async fn send(
+pub(crate) async fn send(
     up: &Upstream,
     url: &str,
     body: Vec<u8>,
     content_type: &str,
     gzipped: bool,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, Vec<u8>), String> {
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| format!("header {k}: {e}"));
     set("Content-Type", content_type)?;
@@ -114,8 +114,8 @@ async fn send(
             .await
             .map_err(|e| format!("upstream unreachable: {e}"))?;
         let status = resp.status_code();
-        let text = resp.text().await.unwrap_or_default();
-        Ok((status, text))
+        let body = resp.bytes().await.unwrap_or_default();
+        Ok((status, body))
     });
     let timeout = Delay::from(Duration::from_millis(u64::from(up.timeout_ms)));
     match select(sent, timeout).await {
@@ -128,7 +128,7 @@ async fn send(
 }
 
 /// The `message` of an InfluxDB JSON error body, else the body itself (cut).
-fn upstream_message(text: &str) -> String {
+pub(crate) fn upstream_message(text: &str) -> String {
     let msg = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|v| {
