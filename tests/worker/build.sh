@@ -2,8 +2,7 @@
 # Build the Cloudflare Worker (crates/host-worker) into crates/host-worker/build/ offline:
 # worker-build with the local wasm-bindgen, npm's esbuild and binaryen's wasm-opt (EDGE.md).
 #
-#   WORKER_FEATURES  cargo features: "r2" (default: both modes) or "" (upstream mode only);
-#                    "query" is added when the core has Action::Query
+#   WORKER_FEATURES  cargo features: "r2 query" (default: both modes) or "query" (upstream only)
 #   WASM_OPT         wasm-opt level: -Oz (default), -O1, ... or "none"
 #   OUT_DIR          output directory relative to the crate (default: build)
 #
@@ -11,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-features=${WORKER_FEATURES-r2}
+features=${WORKER_FEATURES-r2 query}
 opt=${WASM_OPT:--Oz}
 out=${OUT_DIR:-build}
 crate=crates/host-worker
@@ -33,10 +32,6 @@ export WASM_OPT_BIN=$root/$nm/.bin/wasm-opt
 export ESBUILD_BIN=$root/$nm/@esbuild/linux-x64/bin/esbuild
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 
-# Queries need the core's Action::Query (being added): on when the core has it.
-if grep -q 'Query(QueryPlan)' src/handler.rs; then
-  features="$features query"
-fi
 extra=(--no-default-features --features "$features")
 # The workspace's `wasm` profile: opt-level z, fat LTO, one codegen unit, panic=abort.
 # wasm-opt runs below so its level can be chosen (npm's binaryen is slow on big modules).
