@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Query benchmark: influxgate vs InfluxDB 1.x on the same data, loopback, bounded.
+
+Loads `--points` field values (default 10,000,000: 100 hosts x 10 fields at 10 s intervals, i.e.
+1,000,000 lines spread over ~28 hours, two calendar days) into influxgate (`target/release/
+influxgate` or $INFLUXGATE_BIN) and InfluxDB 1.x (`influxd`) in the same run, with gzip-compressed
+line-protocol batches from a few concurrent writers, waits until influxgate has persisted its
+write buffer to Parquet (the steady state: the buffer only holds the last minute), then times
+each query through `/query` (JSON, epoch=ms; the median of --runs after one warm-up):
+
+  - mean() GROUP BY time(1m) over one day for one host
+  - max() per host over the whole range
+  - last() per host
+  - SHOW TAG VALUES WITH KEY = host
+  - a raw select of 10,000 points
+
+and prints a Markdown table (also written to --out, default bench/query-results.md).
+
+    cargo build --release -p influxgate-server --bin influxgate
+    python3 bench/query.py [--points 10000000] [--runs 5] [--servers influxgate,influxdb]
+"""
+
+import argparse
+import concurrent.futures
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOKEN = "bench-token"
+DB = "bench"
+BASE = 1704067200  # 2024-01-01T00:00:00Z
+FIELDS = [f"f{i}" for i in range(10)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def request(method, url, body=None, headers=None, timeout=600):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Server:
+    def __init__(self, name, proc, url, headers):
+        self.name, self.proc, self.url, self.headers = name, proc, url, headers
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def rss_mib(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+
+def start_influxgate(tmp, binary):
+    port = free_port()
+    d = os.path.join(tmp, "influxgate")
+    os.makedirs(d)
+    proc = subprocess.Popen([binary, "serve", "--http-bind", f"127.0.0.1:{port}", "--data-dir", d,
+                             "--token", TOKEN, "--log", "warn"],
+                            stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/ping", proc)
+    return Server("influxgate", proc, url, {"Authorization": "Token " + TOKEN})
+
+
+def start_influxdb(tmp):
+    port, rpc = free_port(), free_port()
+    d = os.path.join(tmp, "influxdb")
+    os.makedirs(d)
+    conf = os.path.join(d, "influxdb.conf")
+    with open(conf, "w") as f:
+        f.write(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  wal-fsync-delay = "0s"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+  max-body-size = 0
+[monitor]
+  store-enabled = false
+""")
+    proc = subprocess.Popen(["influxd", "-config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/ping", proc)
+    request("POST", url + "/query", b"q=CREATE DATABASE " + DB.encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+    return Server("influxdb", proc, url, {})
+
+
+def batches(points, hosts, lines_per_batch):
+    """Gzipped line-protocol bodies: time-major, every host at every 10 s step."""
+    steps = max(1, points // (hosts * len(FIELDS)))
+    buf = []
+    for s in range(steps):
+        t = BASE + s * 10
+        for h in range(hosts):
+            v = (s * 31 + h * 17) % 1000
+            fields = ",".join(f"{f}={(v + i * 7) % 1000 / 10}" for i, f in enumerate(FIELDS))
+            buf.append(f"cpu,host=host{h:03d},rack=r{h % 10} {fields} {t}")
+            if len(buf) == lines_per_batch:
+                yield gzip.compress(("\n".join(buf) + "\n").encode(), 1)
+                buf = []
+    if buf:
+        yield gzip.compress(("\n".join(buf) + "\n").encode(), 1)
+    return steps
+
+
+def load(servers, points, hosts, writers):
+    bodies = list(batches(points, hosts, 5000))
+    steps = max(1, points // (hosts * len(FIELDS)))
+    out = {}
+    for srv in servers:
+        t0 = time.time()
+        headers = dict(srv.headers, **{"Content-Encoding": "gzip"})
+
+        def post(body, srv=srv, headers=headers):
+            for _ in range(100):
+                status, resp = request("POST", f"{srv.url}/write?db={DB}&precision=s", body, headers)
+                if status == 204:
+                    return
+                if status in (429, 503):
+                    time.sleep(0.2)
+                    continue
+                raise RuntimeError(f"{srv.name} write: {status} {resp[:300]!r}")
+            raise RuntimeError(f"{srv.name}: write kept being refused")
+
+        with concurrent.futures.ThreadPoolExecutor(writers) as ex:
+            list(ex.map(post, bodies))
+        out[srv.name] = time.time() - t0
+        print(f"{srv.name}: loaded {steps * hosts:,} lines ({steps * hosts * len(FIELDS):,} values) "
+              f"in {out[srv.name]:.1f}s", file=sys.stderr)
+    return steps, out
+
+
+def wait_persisted(srv, timeout):
+    """Wait until influxgate's write buffer is empty (everything in Parquet)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, body = request("GET", srv.url + "/metrics", headers=srv.headers)
+        if status == 200:
+            for line in body.decode().splitlines():
+                if line.startswith("influxgate_buffer_rows ") and float(line.split()[1]) == 0:
+                    return True
+        time.sleep(1)
+    return False
+
+
+def queries(steps, hosts):
+    day0 = "2024-01-01T00:00:00Z"
+    end = BASE + steps * 10
+    end_s = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))
+    return [
+        ("mean() GROUP BY time(1m), 1 host, 1 day",
+         f"SELECT mean(f1) FROM cpu WHERE host = 'host007' AND time >= '{day0}' AND time < '{day0}' + 1d GROUP BY time(1m)"),
+        ("max() per host, whole range",
+         f"SELECT max(f2) FROM cpu WHERE time >= '{day0}' AND time <= '{end_s}' GROUP BY host"),
+        ("last() per host",
+         "SELECT last(f3) FROM cpu GROUP BY host"),
+        ("SHOW TAG VALUES WITH KEY = host",
+         "SHOW TAG VALUES FROM cpu WITH KEY = host"),
+        ("raw select, 10,000 points",
+         f"SELECT f4 FROM cpu WHERE host = 'host042' AND time >= '{day0}' LIMIT 10000"),
+    ]
+
+
+def run_query(srv, q):
+    url = f"{srv.url}/query?" + urllib.parse.urlencode({"db": DB, "q": q, "epoch": "ms"})
+    t0 = time.perf_counter()
+    status, body = request("GET", url, headers=srv.headers)
+    dt = time.perf_counter() - t0
+    if status != 200:
+        raise RuntimeError(f"{srv.name} {q!r}: {status} {body[:300]!r}")
+    doc = json.loads(body)
+    res = doc.get("results", [{}])[0]
+    if "error" in res or "error" in doc:
+        raise RuntimeError(f"{srv.name} {q!r}: {res.get('error') or doc.get('error')}")
+    rows = sum(len(s.get("values", [])) for s in res.get("series", []))
+    return dt, rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--points", type=int, default=10_000_000, help="field values to load")
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--servers", default="influxgate,influxdb")
+    ap.add_argument("--bin", default=os.environ.get("INFLUXGATE_BIN") or os.path.join(ROOT, "target/release/influxgate"))
+    ap.add_argument("--persist-timeout", type=float, default=180)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "query-results.md"))
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="query-bench-")
+    servers = []
+    try:
+        for name in args.servers.split(","):
+            servers.append(start_influxgate(tmp, args.bin) if name == "influxgate" else start_influxdb(tmp))
+        steps, load_secs = load(servers, args.points, args.hosts, args.writers)
+        for srv in servers:
+            if srv.name == "influxgate":
+                ok = wait_persisted(srv, args.persist_timeout)
+                print(f"influxgate: buffer persisted: {ok}", file=sys.stderr)
+        results = {}
+        for label, q in queries(steps, args.hosts):
+            for srv in servers:
+                run_query(srv, q)  # warm-up
+                times, rows = [], 0
+                for _ in range(args.runs):
+                    dt, rows = run_query(srv, q)
+                    times.append(dt)
+                results[(label, srv.name)] = (statistics.median(times), rows)
+                print(f"{label:45} {srv.name:10} {statistics.median(times) * 1000:9.1f} ms  rows={rows}",
+                      file=sys.stderr)
+        names = [s.name for s in servers]
+        lines = [f"{steps * args.hosts:,} lines = {steps * args.hosts * len(FIELDS):,} field values "
+                 f"({args.hosts} hosts x {len(FIELDS)} fields, 10 s, {steps * 10 / 3600:.1f} h); "
+                 f"median of {args.runs} runs after a warm-up, JSON over loopback.", "",
+                 "| query | rows | " + " | ".join(f"{n} (ms)" for n in names) +
+                 (" | speed-up |" if len(names) == 2 else " |"),
+                 "|---|---:|" + "---:|" * len(names) + ("---:|" if len(names) == 2 else "")]
+        for label, _ in queries(steps, args.hosts):
+            cells = [f"{results[(label, n)][0] * 1000:.1f}" for n in names]
+            row = f"| {label} | {results[(label, names[0])][1]:,} | " + " | ".join(cells) + " |"
+            if len(names) == 2 and "influxgate" in names:
+                ig = results[(label, "influxgate")][0]
+                other = results[(label, [n for n in names if n != "influxgate"][0])][0]
+                row += f" {other / ig:.1f}x |"
+            lines.append(row)
+        lines.append("")
+        lines.append("Load time: " + ", ".join(f"{n} {load_secs[n]:.1f} s" for n in names) +
+                     "; peak RSS: " + ", ".join(f"{s.name} {s.rss_mib():.0f} MiB" for s in servers) + ".")
+        text = "\n".join(lines)
+        print(text)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+        return 0
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
