@@ -1,0 +1,15 @@
+//! influxgate as a Spin component (`wasi:http/handler@0.3.0`, spin-sdk 7): a thin adapter
+//! around the core, with the Cloudflare Worker's upstream mode.
+//!
+//! It collects the body (at most the limit + 1 bytes, so the core can answer 413), calls
+//! [`influxgate::handle`] with the request time from `wasi:clocks`, forwards accepted writes to
+//! the upstream with outbound `wasi:http` and answers only once the upstream accepted them
+//! (upstream down, 5xx or timeout: 503 with `Retry-After`). `/ping` and `/health` are answered
+//! locally. Configuration: [`settings`] (environment variables only, so the component runs
+//! unchanged under Spin and under `wasmtime serve`).
+
+pub mod settings;
+pub mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
