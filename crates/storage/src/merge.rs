@@ -156,3 +156,101 @@ pub fn dedup_sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
 pub fn is_tag_type(dt: &DataType) -> bool {
     matches!(dt, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        AsArray, DictionaryArray, Float64Array, Int64Array, TimestampNanosecondArray,
+    };
+    use arrow::datatypes::{Float64Type, Int32Type, Int64Type};
+
+    fn b(tags: Vec<Option<&str>>, x: Vec<Option<f64>>, t: Vec<i64>) -> RecordBatch {
+        let tags: DictionaryArray<Int32Type> = tags.into_iter().collect();
+        RecordBatch::try_from_iter(vec![
+            ("k", Arc::new(tags) as ArrayRef),
+            ("x", Arc::new(Float64Array::from(x)) as ArrayRef),
+            (
+                "time",
+                Arc::new(TimestampNanosecondArray::from(t).with_timezone("UTC")) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn later_wins_field_by_field_and_sorts() {
+        let first = b(
+            vec![Some("b"), Some("a"), None, Some("a")],
+            vec![Some(1.0), Some(2.0), Some(3.0), None],
+            vec![5, 9, 9, 1],
+        );
+        // second batch lacks `x` and adds `y`
+        let second = RecordBatch::try_from_iter(vec![
+            (
+                "k",
+                Arc::new(
+                    vec![Some("a"), Some("a"), Some("b")]
+                        .into_iter()
+                        .collect::<DictionaryArray<Int32Type>>(),
+                ) as ArrayRef,
+            ),
+            (
+                "y",
+                Arc::new(Int64Array::from(vec![Some(7), None, Some(8)])) as ArrayRef,
+            ),
+            (
+                "time",
+                Arc::new(TimestampNanosecondArray::from(vec![9, 9, 6]).with_timezone("UTC"))
+                    as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let third = b(vec![Some("a")], vec![Some(20.0)], vec![9]);
+        let out = dedup_sort(&[first, second, third], None).unwrap().unwrap();
+        let names: Vec<_> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["k", "x", "y", "time"]);
+        let k = out.column(0).as_dictionary::<Int32Type>();
+        let keys: Vec<Option<&str>> = (0..out.num_rows())
+            .map(|i| {
+                k.is_valid(i).then(|| {
+                    k.values()
+                        .as_string::<i32>()
+                        .value(k.keys().value(i) as usize)
+                })
+            })
+            .collect();
+        let x: Vec<Option<f64>> = out.column(1).as_primitive::<Float64Type>().iter().collect();
+        let y: Vec<Option<i64>> = out.column(2).as_primitive::<Int64Type>().iter().collect();
+        let t: Vec<i64> = out
+            .column(3)
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(keys, [None, Some("a"), Some("a"), Some("b"), Some("b")]);
+        assert_eq!(t, [9, 1, 9, 5, 6]);
+        assert_eq!(x, [Some(3.0), None, Some(20.0), Some(1.0), None]);
+        assert_eq!(y, [None, None, Some(7), None, Some(8)]);
+    }
+
+    #[test]
+    fn empty_and_unique_inputs() {
+        assert!(dedup_sort(&[], None).unwrap().is_none());
+        let one = b(
+            vec![Some("z"), Some("a")],
+            vec![Some(1.0), Some(2.0)],
+            vec![1, 1],
+        );
+        let out = dedup_sort(std::slice::from_ref(&one), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.num_rows(), 2);
+        let x: Vec<Option<f64>> = out.column(1).as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(x, [Some(2.0), Some(1.0)]);
+    }
+}
