@@ -212,7 +212,7 @@ mod tests {
         let req = Request {
             method: "POST",
             path: "/write",
-            query: "db=my%20db&precision=s",
+            query: "db=my-db&rp=week&precision=s",
             headers: &[],
             body: b"cpu,host=a usage=1 10\n",
         };
@@ -235,16 +235,23 @@ mod tests {
     fn requests_for_both_kinds() {
         let p = plan();
         let o = prepare(&up(UpstreamKind::Influxgate), &p).unwrap();
-        assert_eq!(o.url, "http://up:1/api/v3/internal/write_arrow?db=my%20db");
+        assert_eq!(
+            o.url,
+            "http://up:1/api/v3/internal/write_arrow?db=my-db%2Fweek"
+        );
         assert!(o.body.starts_with(b"IGW1"));
         assert!(o.headers.contains(&("Authorization", "Token tok".into())));
         let o = prepare(&up(UpstreamKind::Influxdb), &p).unwrap();
         assert_eq!(
             o.url,
-            "http://up:1/api/v2/write?bucket=my%20db&precision=ns"
+            "http://up:1/api/v2/write?bucket=my-db%2Fweek&precision=ns"
         );
         let text = influxgate::write::gzip::gunzip(&o.body, 1 << 20).unwrap();
-        assert_eq!(text, b"cpu,host=a usage=1 10000000000\n");
+        assert_eq!(enc("a b/c~"), "a%20b%2Fc~");
+        let q = prepare_query(&up(UpstreamKind::Influxgate), "db/rp", "SELECT 1").unwrap();
+        assert_eq!(q.url, "http://up:1/api/v3/internal/query_arrow?db=db%2Frp");
+        assert!(prepare_query(&up(UpstreamKind::Influxdb), "db", "SELECT 1").is_err());
+        assert_eq!(text, b"cpu,host=a usage=1.0 10000000000\n");
     }
 
     #[test]
@@ -269,5 +276,8 @@ mod tests {
         assert_eq!(r.status, 400);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["message"], "upstream rejected the write: conflict");
+        assert!(matches!(query_outcome(Ok((400, b"bad".to_vec())), 5), Ok(Err(m)) if m == "bad"));
+        let r = query_outcome(Err("down".into()), 5).unwrap_err();
+        assert_eq!((r.status, r.header("Retry-After")), (503, Some("5")));
     }
 }
