@@ -181,11 +181,27 @@ fn parse_only(c: &mut Criterion) {
     g.finish();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parse + batch: to be added by the batch owner, on the same `telegraf_body(LINES)` input, as a
-// `fn parse_and_batch(c: &mut Criterion)` calling `influxgate::write::batch::...`, registered in
-// the `criterion_group!` below with `Throughput::Bytes(body.len())` like `parse_only`.
-// ---------------------------------------------------------------------------------------------
+/// Parse + build the Arrow batches, as a write request does (empty host schema).
+fn parse_and_batch(c: &mut Criterion) {
+    let body = telegraf_body(LINES);
+    let mut g = c.benchmark_group("line_protocol");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("influxgate_parse_and_batch", |b| {
+        b.iter(|| {
+            let parsed = influxgate::write::batch::build(
+                black_box(&body),
+                "bench",
+                influxgate::write::precision::Precision::Nanoseconds,
+                0,
+                &influxgate::schema::EmptySchema,
+                100,
+            );
+            assert_eq!(parsed.accepted, LINES);
+            parsed.batches.len()
+        })
+    });
+    g.finish();
+}
 
-criterion_group!(benches, parse_only);
+criterion_group!(benches, parse_only, parse_and_batch);
 criterion_main!(benches);
