@@ -24,11 +24,23 @@ python3 -m pip install --quiet --disable-pip-version-check -r tests/clients/requ
 step "setup: Node client libraries"
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 
+step "setup: wasm-bindgen and worker-build (skipped when installed at the right version)"
+export PATH="$HOME/.cargo/bin:$PATH"
+wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p' | head -1)
+[ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wbg" ] || cargo install wasm-bindgen-cli --version "$wbg"
+[ "$(worker-build --version 2>/dev/null | head -1)" = "0.8.7" ] || cargo install worker-build --version 0.8.7
+
+step "setup: browser playground (Chromium, playwright-core, wasm into www/pkg)"
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+CARGO_LOCKED=1 tests/browser/build.sh
+
 step "fmt"
 cargo fmt --all -- --check
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p influxgate-browser --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "rust tests"
 cargo test --workspace --locked
@@ -47,6 +59,14 @@ cargo build -p influxgate-server --locked
 export INFLUXGATE_BIN="$ROOT/target/debug/influxgate"
 python3 -m pytest -q tests/clients
 (cd tests/clients && node --test --test-concurrency=1 ./*.test.mjs)
+(cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs)
+
+step "Cloudflare Worker under miniflare (upstream and R2 modes, real upstream server)"
+(cd tests/worker && npm ci --no-audit --no-fund --loglevel=error)
+cargo clippy -p influxgate-worker --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy -p influxgate-worker --target wasm32-unknown-unknown --locked --no-default-features -- -D warnings
+WASM_OPT=none tests/worker/build.sh
+node --test tests/worker/
 
 if [ -x fuzz/run.sh ]; then
   step "fuzz (bounded)"

@@ -69,7 +69,12 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("GET" | "POST", QUERY_V1) => Route::QueryV1,
         ("GET" | "POST", QUERY_SQL_V3) => Route::QuerySqlV3,
         ("GET" | "POST", QUERY_INFLUXQL_V3) => Route::QueryInfluxqlV3,
-        ("GET" | "HEAD", PLAYGROUND) => Route::Playground,
+        ("GET" | "HEAD", p)
+            if matches!(p, PLAYGROUND | "/index.html" | "/app.js" | "/style.css")
+                || p.starts_with("/pkg/") =>
+        {
+            Route::Playground
+        }
         ("OPTIONS", _) => Route::Preflight,
         (
             _,

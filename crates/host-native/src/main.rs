@@ -4,6 +4,7 @@
 mod export;
 mod import;
 mod metrics;
+mod playground;
 mod server;
 mod tokens;
 mod translate;

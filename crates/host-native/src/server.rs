@@ -16,8 +16,12 @@ use axum::extract::{Request as HttpRequest, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response as HttpResponse;
 use influxgate::routes::{self, Api, Route};
-use influxgate::{Action, Config, Error, Response, handle};
-use influxgate_storage::{NewColumn, Storage, StorageConfig, StorageError};
+use influxgate::query::params::V3Format;
+use influxgate::query::run::Output;
+use influxgate::query::translate::QuerySchema;
+use influxgate::{Action, ColumnType, Config, Error, FieldType, Response, Schema, handle};
+use influxgate_engine::Engine;
+use influxgate_storage::{Catalog, NewColumn, Storage, StorageConfig, StorageError};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -63,8 +67,57 @@ pub struct ServeArgs {
 
 struct AppState {
     config: Config,
-    storage: Storage,
+    storage: Arc<Storage>,
+    engine: Engine,
     metrics: Metrics,
+}
+
+/// The storage catalog as both the write path's and the translator's schema.
+struct CatalogView(Arc<Catalog>);
+
+impl Schema for CatalogView {
+    fn column(&self, database: &str, table: &str, column: &str) -> Option<ColumnType> {
+        self.0.column(database, table, column)
+    }
+
+    fn query_schema(&self) -> Option<&dyn QuerySchema> {
+        Some(self)
+    }
+}
+
+impl QuerySchema for CatalogView {
+    fn measurements(&self, db: &str) -> Vec<String> {
+        self.0
+            .database(db)
+            .map(|d| d.tables.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn tag_keys(&self, db: &str, measurement: &str) -> Vec<String> {
+        self.columns(db, measurement)
+            .filter(|(_, t)| **t == ColumnType::Tag)
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    fn field_keys(&self, db: &str, measurement: &str) -> Vec<(String, FieldType)> {
+        self.columns(db, measurement)
+            .filter_map(|(c, t)| match t {
+                ColumnType::Field(f) => Some((c.clone(), *f)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn databases(&self) -> Vec<String> {
+        self.0.databases.keys().cloned().collect()
+    }
+}
+
+impl CatalogView {
+    fn columns(&self, db: &str, table: &str) -> impl Iterator<Item = (&String, &ColumnType)> {
+        self.0.table(db, table).into_iter().flat_map(|t| t.columns.iter())
+    }
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -112,8 +165,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let storage = Storage::open(storage_config)
         .await
         .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
+    let storage = Arc::new(storage);
     let state = Arc::new(AppState {
         config,
+        engine: Engine::new(storage.clone()),
         storage,
         metrics: Metrics::default(),
     });
@@ -202,6 +257,7 @@ fn endpoint(method: &str, path: &str) -> &'static str {
         Ok(Route::Write(_)) => "write_v2",
         Ok(Route::WriteArrow) => "write_arrow",
         Ok(Route::QueryV1) => "query_v1",
+        Ok(Route::QueryArrow) => "query_arrow",
         Ok(Route::QuerySqlV3 | Route::QueryInfluxqlV3) => "query_v3",
         Ok(Route::Ping) => "ping",
         Ok(Route::Health) => "health",
@@ -256,9 +312,9 @@ async fn respond(
         headers: &header_refs,
         body,
     };
-    let catalog = state.storage.catalog();
+    let catalog = CatalogView(state.storage.catalog());
     // Parsing is CPU work on borrowed data; it is fast (GB/s) so it runs inline.
-    let action = handle(&request, now_ns(), &state.config, &*catalog);
+    let action = handle(&request, now_ns(), &state.config, &catalog);
     match action {
         Action::Respond(r) => r,
         Action::Metrics => Response {
@@ -269,7 +325,34 @@ async fn respond(
                 .render(&crate::metrics::storage_text(&state.storage.metrics()))
                 .into_bytes(),
         },
-        Action::Playground => Response::error(&Error::NotFound),
+        Action::Playground => {
+            crate::playground::response(path).unwrap_or_else(|| Response::error(&Error::NotFound))
+        }
+        Action::Query(plan) => {
+            let mut results = Vec::new();
+            for job in plan.jobs() {
+                results.push(state.engine.sql(job.database, job.sql).await.map_err(|e| e.to_string()));
+            }
+            if plan.output == Output::V3Rows(V3Format::Parquet) {
+                return match results.pop() {
+                    Some(Ok(batches)) => parquet_response(&batches),
+                    Some(Err(e)) => Response::error(&Error::InvalidParameter(e)),
+                    None => Response::error(&Error::Internal("no result".into())),
+                };
+            }
+            plan.respond(results)
+        }
+        Action::QueryArrow { database, sql } => match state.engine.sql(&database, &sql).await {
+            Ok(batches) => match influxgate::upstream::encode_ipc(&batches) {
+                Ok(body) => Response {
+                    status: 200,
+                    headers: vec![("Content-Type", "application/vnd.apache.arrow.stream".into())],
+                    body,
+                },
+                Err(e) => Response::error(&e),
+            },
+            Err(e) => Response::error(&Error::InvalidParameter(e.to_string())),
+        },
         Action::Write(plan) => {
             state.metrics.lines_accepted.fetch_add(plan.accepted as u64, Ordering::Relaxed);
             state.metrics.lines_rejected.fetch_add(plan.rejected as u64, Ordering::Relaxed);
@@ -295,6 +378,33 @@ async fn respond(
             }
         }
         _ => Response::error(&Error::Internal("unknown action".into())),
+    }
+}
+
+/// `format=parquet` of the v3 query API: the rows as one Parquet file.
+fn parquet_response(batches: &[arrow::array::RecordBatch]) -> Response {
+    let Some(first) = batches.first() else {
+        return Response {
+            status: 200,
+            headers: vec![("Content-Type", "application/vnd.apache.parquet".into())],
+            body: Vec::new(),
+        };
+    };
+    let mut out = Vec::new();
+    let written = (|| {
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, first.schema(), None)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.close().map(|_| ())
+    })();
+    match written {
+        Ok(()) => Response {
+            status: 200,
+            headers: vec![("Content-Type", "application/vnd.apache.parquet".into())],
+            body: out,
+        },
+        Err(e) => Response::error(&Error::Internal(format!("parquet: {e}"))),
     }
 }
 
