@@ -3,11 +3,11 @@
 use crate::auth::{Access, TokenEntry, credentials};
 use crate::config::{Config, MAX_LISTED_ERRORS};
 use crate::error::Error;
-use crate::request::Request;
-use crate::response::Response;
 use crate::query::params::{V1QueryParams, V3QueryParams};
 use crate::query::run::QueryPlan;
 use crate::query::translate::EmptyQuerySchema;
+use crate::request::Request;
+use crate::response::Response;
 use crate::routes::{Api, Route, route};
 use crate::schema::Schema;
 use crate::write::batch::{self, NewColumn, ParsedWrite, Rejected, TableBatch};
@@ -141,7 +141,11 @@ fn dispatch(
         }
         Route::QueryArrow => {
             let database = params.get("db").unwrap_or("").to_string();
-            authorize(token, Access::Read, if database.is_empty() { "*" } else { &database })?;
+            authorize(
+                token,
+                Access::Read,
+                if database.is_empty() { "*" } else { &database },
+            )?;
             let sql = std::str::from_utf8(req.body)
                 .map_err(|_| Error::InvalidParameter("SQL body is not valid UTF-8".into()))?;
             Ok(Action::QueryArrow {
@@ -244,7 +248,11 @@ fn write_arrow(
     config: &Config,
     schema: &dyn Schema,
 ) -> Result<Action, Error> {
-    let body = decode_body(req.body, req.header("Content-Encoding"), config.max_body_bytes)?;
+    let body = decode_body(
+        req.body,
+        req.header("Content-Encoding"),
+        config.max_body_bytes,
+    )?;
     let batches = crate::upstream::decode_batches(&body)?;
     let new_columns = crate::upstream::check_columns(&database, &batches, schema)?;
     let accepted = batches.iter().map(|b| b.batch.num_rows()).sum();

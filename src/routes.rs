@@ -78,8 +78,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("OPTIONS", _) => Route::Preflight,
         (
             _,
-            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_ARROW | QUERY_V1 | QUERY_SQL_V3
-            | QUERY_INFLUXQL_V3 | PLAYGROUND,
+            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_ARROW | QUERY_V1
+            | QUERY_SQL_V3 | QUERY_INFLUXQL_V3 | PLAYGROUND,
         ) => {
             return Err(Error::MethodNotAllowed {
                 method: method.to_string(),

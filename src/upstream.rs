@@ -68,7 +68,8 @@ pub fn decode_batches(body: &[u8]) -> Result<Vec<TableBatch>, Error> {
         let name = std::str::from_utf8(take(name_len, "name")?)
             .map_err(|_| bad("measurement name is not UTF-8"))?
             .to_string();
-        let ipc_len = u32::from_le_bytes(take(4, "IPC length")?.try_into().expect("4 bytes")) as usize;
+        let ipc_len =
+            u32::from_le_bytes(take(4, "IPC length")?.try_into().expect("4 bytes")) as usize;
         let ipc = take(ipc_len, "IPC stream")?;
         let reader = StreamReader::try_new(Cursor::new(ipc), None)
             .map_err(|e| bad(format!("{}: {e}", quote(&name))))?;
@@ -95,9 +96,7 @@ pub fn check_columns(
         for field in tb.batch.schema().fields() {
             let name = field.name();
             let ty = match field.data_type() {
-                DataType::Dictionary(k, v)
-                    if **k == DataType::Int32 && **v == DataType::Utf8 =>
-                {
+                DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                     ColumnType::Tag
                 }
                 DataType::Timestamp(_, _) if name == TIME_COLUMN => continue,
@@ -116,7 +115,10 @@ pub fn check_columns(
             };
             match schema.column(database, &tb.measurement, name) {
                 None => {
-                    if !new.iter().any(|c: &NewColumn| c.table == tb.measurement && &c.column == name) {
+                    if !new
+                        .iter()
+                        .any(|c: &NewColumn| c.table == tb.measurement && &c.column == name)
+                    {
                         new.push(NewColumn {
                             table: tb.measurement.clone(),
                             column: name.clone(),
@@ -135,7 +137,10 @@ pub fn check_columns(
             }
         }
         if tb.batch.schema().field_with_name(TIME_COLUMN).is_err() {
-            return Err(bad(format!("{} has no time column", quote(&tb.measurement))));
+            return Err(bad(format!(
+                "{} has no time column",
+                quote(&tb.measurement)
+            )));
         }
     }
     Ok(new)
@@ -152,7 +157,8 @@ pub fn encode_ipc(batches: &[arrow_array::RecordBatch]) -> Result<Vec<u8>, Error
     let mut w = StreamWriter::try_new(&mut out, &schema)
         .map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
     for b in batches {
-        w.write(b).map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
+        w.write(b)
+            .map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
     }
     w.finish()
         .map_err(|e| Error::Internal(format!("arrow ipc: {e}")))?;
@@ -192,7 +198,10 @@ mod tests {
         assert_eq!(new.len(), 4);
         assert!(decode_batches(b"nope").is_err());
         let ipc = encode_ipc(&[parsed.batches[0].batch.clone()]).unwrap();
-        assert_eq!(decode_ipc(&ipc).unwrap(), vec![parsed.batches[0].batch.clone()]);
+        assert_eq!(
+            decode_ipc(&ipc).unwrap(),
+            vec![parsed.batches[0].batch.clone()]
+        );
         assert!(decode_ipc(&encode_ipc(&[]).unwrap()).unwrap().is_empty());
         assert!(decode_batches(&bytes[..bytes.len() - 3]).is_err());
     }

@@ -27,13 +27,27 @@ fn catalog() -> Catalog {
 
 fn config() -> Config {
     let mut c = Config::default();
-    c.tokens.add("r", "reader", vec![Permission { access: Access::Read, database: "db".into() }]);
-    c.tokens.add("w", "writer", vec![Permission::all(Access::Write)]);
+    c.tokens.add(
+        "r",
+        "reader",
+        vec![Permission {
+            access: Access::Read,
+            database: "db".into(),
+        }],
+    );
+    c.tokens
+        .add("w", "writer", vec![Permission::all(Access::Write)]);
     c
 }
 
 fn run(method: &str, query: &str, headers: &[(&str, &str)]) -> Action {
-    let req = Request { method, path: "/query", query, headers, body: b"" };
+    let req = Request {
+        method,
+        path: "/query",
+        query,
+        headers,
+        body: b"",
+    };
     handle(&req, 1_700_000_000_000_000_000, &config(), &catalog())
 }
 
@@ -45,7 +59,11 @@ const AUTH: &[(&str, &str)] = &[("Authorization", "Token reader")];
 
 #[test]
 fn read_permission_is_needed() {
-    match run("GET", "db=db&q=SHOW+MEASUREMENTS", &[("Authorization", "Token writer")]) {
+    match run(
+        "GET",
+        "db=db&q=SHOW+MEASUREMENTS",
+        &[("Authorization", "Token writer")],
+    ) {
         Action::Respond(r) => assert_eq!(r.status, 403),
         other => panic!("{other:?}"),
     }
@@ -57,7 +75,9 @@ fn read_permission_is_needed() {
 
 #[test]
 fn parse_errors_are_400_like_influxdb() {
-    let Action::Respond(r) = run("GET", "db=db&q=SELEKT+1", AUTH) else { panic!() };
+    let Action::Respond(r) = run("GET", "db=db&q=SELEKT+1", AUTH) else {
+        panic!()
+    };
     assert_eq!(r.status, 400);
     let msg = body(&r)["error"].as_str().unwrap().to_string();
     assert!(msg.starts_with("error parsing query: "), "{msg}");
@@ -65,7 +85,9 @@ fn parse_errors_are_400_like_influxdb() {
 
 #[test]
 fn schema_answers_need_no_sql() {
-    let Action::Query(plan) = run("GET", "db=db&q=SHOW+MEASUREMENTS", AUTH) else { panic!() };
+    let Action::Query(plan) = run("GET", "db=db&q=SHOW+MEASUREMENTS", AUTH) else {
+        panic!()
+    };
     assert!(plan.jobs().is_empty());
     let r = plan.respond(vec![]);
     assert_eq!(r.status, 200);
@@ -92,12 +114,20 @@ fn selects_become_sql_jobs_and_engine_errors_become_statement_errors() {
     let v = body(&r);
     assert_eq!(v["results"][0]["error"], "engine exploded");
     assert_eq!(v["results"][1]["series"][0]["name"], "measurements");
-    assert!(v["results"][2]["error"].as_str().unwrap().contains("nope"), "{v}");
+    assert!(
+        v["results"][2]["error"].as_str().unwrap().contains("nope"),
+        "{v}"
+    );
 }
 
 #[test]
 fn empty_results_look_like_influxdb() {
-    let Action::Query(plan) = run("GET", "db=db&q=SELECT+usage+FROM+cpu", AUTH) else { panic!() };
+    let Action::Query(plan) = run("GET", "db=db&q=SELECT+usage+FROM+cpu", AUTH) else {
+        panic!()
+    };
     let r = plan.respond(vec![Ok(vec![])]);
-    assert_eq!(body(&r), serde_json::json!({"results": [{"statement_id": 0}]}));
+    assert_eq!(
+        body(&r),
+        serde_json::json!({"results": [{"statement_id": 0}]})
+    );
 }

@@ -93,7 +93,11 @@ impl V1QueryParams {
             (Some(q), _) if !q.trim().is_empty() => q.to_string(),
             (_, Some(q)) if !q.trim().is_empty() => q.to_string(),
             // InfluxDB 1.x: `missing required parameter "q"`.
-            _ => return Err(Error::InvalidParameter("missing required parameter \"q\"".into())),
+            _ => {
+                return Err(Error::InvalidParameter(
+                    "missing required parameter \"q\"".into(),
+                ));
+            }
         };
         let epoch = match params.get("epoch") {
             None | Some("") => None,
@@ -118,7 +122,10 @@ impl V1QueryParams {
         if !db.is_empty() {
             database_name(&db, None)?;
         }
-        let rp = params.get("rp").filter(|r| !r.is_empty()).map(str::to_string);
+        let rp = params
+            .get("rp")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
         let accept = req.header("Accept").unwrap_or("");
         let format = if accept.contains("application/x-msgpack") {
             V1Format::MsgPack
@@ -245,8 +252,8 @@ mod tests {
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/x-msgpack"),
         ];
-        let p = V1QueryParams::parse(&req("POST", "db=d", &h, b"q=SELECT+*+FROM+cpu&rp=week"))
-            .unwrap();
+        let p =
+            V1QueryParams::parse(&req("POST", "db=d", &h, b"q=SELECT+*+FROM+cpu&rp=week")).unwrap();
         assert_eq!(p.query, "SELECT * FROM cpu");
         assert_eq!(p.database().unwrap(), "d/week");
         assert_eq!(p.format, V1Format::MsgPack);
@@ -277,7 +284,10 @@ mod tests {
             br#"{"db":"x","q":"select 2","format":"jsonl"}"#,
         ))
         .unwrap();
-        assert_eq!((p.query.as_str(), p.format), ("select 2", V3Format::JsonLines));
+        assert_eq!(
+            (p.query.as_str(), p.format),
+            ("select 2", V3Format::JsonLines)
+        );
         assert!(V3QueryParams::parse(&req("GET", "q=1", &[], b"")).is_err());
         assert!(V3QueryParams::parse(&req("GET", "db=d&q=1&format=xml", &[], b"")).is_err());
     }

@@ -218,10 +218,7 @@ impl QueryPlan {
     }
 }
 
-fn plan_statement(
-    stmt: &crate::query::influxql::Statement,
-    ctx: &TranslateContext<'_>,
-) -> Planned {
+fn plan_statement(stmt: &crate::query::influxql::Statement, ctx: &TranslateContext<'_>) -> Planned {
     match translate(stmt, ctx) {
         Ok(Translation::Sql(queries)) => Planned::Sql(queries),
         Ok(Translation::Answer(series)) => Planned::Answer(series),

@@ -43,11 +43,48 @@ fn body(batch: usize, t0: i64) -> String {
         let v = (i * 7 % 100) as f64 + 0.25;
         use std::fmt::Write as _;
         let _ = match i % 5 {
-            0 => writeln!(s, "cpu,cpu=cpu{},host=host{h},region=eu-west usage_user={v},usage_system={},usage_idle={},usage_iowait=0.5 {t}", i % 4, v / 2.0, 100.0 - v),
-            1 => writeln!(s, "mem,host=host{h},region=eu-west used={}i,free={}i,used_percent={v},available_percent={} {t}", i * 1024, 1 << 30, 100.0 - v),
-            2 => writeln!(s, "disk,device=sda{},fstype=ext4,host=host{h},mode=rw,path=/data{} used={}i,free={}i,used_percent={v},inodes_used={}i {t}", i % 3, i % 3, i * 4096, 1u64 << 34, i),
-            3 => writeln!(s, "net,host=host{h},interface=eth{} bytes_sent={}i,bytes_recv={}i,packets_sent={}i,packets_recv={}i,err_in=0i,err_out=0i {t}", i % 2, i * 1500, i * 3000, i, i * 2),
-            _ => writeln!(s, "diskio,host=host{h},name=sda{} reads={}i,writes={}i,read_bytes={}i,write_bytes={}i,io_time={}i {t}", i % 3, i, i * 2, i * 512, i * 1024, i % 1000),
+            0 => writeln!(
+                s,
+                "cpu,cpu=cpu{},host=host{h},region=eu-west usage_user={v},usage_system={},usage_idle={},usage_iowait=0.5 {t}",
+                i % 4,
+                v / 2.0,
+                100.0 - v
+            ),
+            1 => writeln!(
+                s,
+                "mem,host=host{h},region=eu-west used={}i,free={}i,used_percent={v},available_percent={} {t}",
+                i * 1024,
+                1 << 30,
+                100.0 - v
+            ),
+            2 => writeln!(
+                s,
+                "disk,device=sda{},fstype=ext4,host=host{h},mode=rw,path=/data{} used={}i,free={}i,used_percent={v},inodes_used={}i {t}",
+                i % 3,
+                i % 3,
+                i * 4096,
+                1u64 << 34,
+                i
+            ),
+            3 => writeln!(
+                s,
+                "net,host=host{h},interface=eth{} bytes_sent={}i,bytes_recv={}i,packets_sent={}i,packets_recv={}i,err_in=0i,err_out=0i {t}",
+                i % 2,
+                i * 1500,
+                i * 3000,
+                i,
+                i * 2
+            ),
+            _ => writeln!(
+                s,
+                "diskio,host=host{h},name=sda{} reads={}i,writes={}i,read_bytes={}i,write_bytes={}i,io_time={}i {t}",
+                i % 3,
+                i,
+                i * 2,
+                i * 512,
+                i * 1024,
+                i % 1000
+            ),
         };
     }
     s
@@ -95,7 +132,8 @@ async fn run(args: Args) {
                 n += 1;
                 let mut req = client.post(&url);
                 let payload = if gzip {
-                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     e.write_all(text.as_bytes()).expect("gzip");
                     req = req.header("Content-Encoding", "gzip");
                     e.finish().expect("gzip")
@@ -111,7 +149,11 @@ async fn run(args: Args) {
                     Ok(r) => {
                         errors += 1;
                         if errors <= 3 {
-                            eprintln!("status {}: {}", r.status(), r.text().await.unwrap_or_default());
+                            eprintln!(
+                                "status {}: {}",
+                                r.status(),
+                                r.text().await.unwrap_or_default()
+                            );
                         }
                     }
                     Err(e) => {

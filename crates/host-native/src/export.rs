@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arrow::array::RecordBatch;
-use influxgate::write::line_protocol::FieldValue;
-use influxgate::write::rows;
 use influxgate::query::translate::{JsonSchema, MeasurementSchema, QuerySchema};
 use influxgate::schema::ColumnType;
+use influxgate::write::line_protocol::FieldValue;
+use influxgate::write::rows;
 use influxgate_storage::Storage;
 
 #[derive(clap::Args, Debug)]
@@ -29,7 +29,10 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("influxgate export: {e}");
@@ -55,7 +58,10 @@ async fn export(args: ExportArgs) -> Result<(), String> {
             continue;
         }
         for table in schema.tables.keys() {
-            let batches = storage.scan(database, table).await.map_err(|e| e.to_string())?;
+            let batches = storage
+                .scan(database, table)
+                .await
+                .map_err(|e| e.to_string())?;
             for batch in &batches {
                 for row in 0..batch.num_rows() {
                     let line = point(database, table, batch, row, &args.format);
@@ -82,10 +88,16 @@ fn point(database: &str, table: &str, batch: &RecordBatch, row: usize, format: &
         FieldValue::String(s) => s.as_ref().into(),
         FieldValue::Boolean(b) => (*b).into(),
     };
-    let fields: serde_json::Map<String, serde_json::Value> =
-        line.fields.iter().map(|(k, v)| (k.to_string(), value(v))).collect();
-    let tags: serde_json::Map<String, serde_json::Value> =
-        line.tags.iter().map(|(k, v)| (k.to_string(), v.as_ref().into())).collect();
+    let fields: serde_json::Map<String, serde_json::Value> = line
+        .fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), value(v)))
+        .collect();
+    let tags: serde_json::Map<String, serde_json::Value> = line
+        .tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_ref().into()))
+        .collect();
     serde_json::json!({
         "db": database, "measurement": table, "tags": tags, "fields": fields,
         "time": line.timestamp.unwrap_or_default(),

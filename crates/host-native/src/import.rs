@@ -47,7 +47,11 @@ pub fn run(args: WriteArgs) -> ExitCode {
             for e in t.errors.iter().take(10) {
                 println!("  {e}");
             }
-            if t.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS }
+            if t.rejected > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("influxgate write: {e}");
@@ -57,7 +61,8 @@ pub fn run(args: WriteArgs) -> ExitCode {
 }
 
 fn open(path: &PathBuf) -> Result<(Box<dyn BufRead>, u64), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
@@ -77,7 +82,12 @@ fn import(args: &WriteArgs) -> Result<Totals, String> {
         None => (args.db.as_str(), ""),
     };
     let url = format!("{}/write", args.host.trim_end_matches('/'));
-    let total_bytes: u64 = args.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = args
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     let bar = ProgressBar::new(total_bytes);
     bar.set_style(
         ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {msg}")
@@ -105,7 +115,15 @@ fn import(args: &WriteArgs) -> Result<Totals, String> {
             if !in_string {
                 lines += 1;
                 if lines >= args.batch_lines {
-                    send(&client, &url, db, rp, args, &std::mem::take(&mut batch), &mut totals)?;
+                    send(
+                        &client,
+                        &url,
+                        db,
+                        rp,
+                        args,
+                        &std::mem::take(&mut batch),
+                        &mut totals,
+                    )?;
                     lines = 0;
                     let secs = started.elapsed().as_secs_f64().max(1e-3);
                     bar.set_message(format!("{:.0} lines/s", totals.accepted as f64 / secs));
@@ -151,17 +169,26 @@ fn send(
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(body.as_bytes()).map_err(|e| e.to_string())?;
     let gz = gz.finish().map_err(|e| e.to_string())?;
-    let lines = body.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count() as u64;
+    let lines = body
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count() as u64;
     for attempt in 0..5u32 {
         let mut req = client
             .post(url)
-            .query(&[("db", db), ("rp", rp), ("precision", args.precision.as_str())])
+            .query(&[
+                ("db", db),
+                ("rp", rp),
+                ("precision", args.precision.as_str()),
+            ])
             .header("Content-Encoding", "gzip")
             .body(gz.clone());
         if let Some(t) = &args.token {
             req = req.header("Authorization", format!("Token {t}"));
         }
-        let resp = req.send().map_err(|e| format!("request to {url} failed: {e}"))?;
+        let resp = req
+            .send()
+            .map_err(|e| format!("request to {url} failed: {e}"))?;
         totals.requests += 1;
         let status = resp.status().as_u16();
         let retry = resp

@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "influxgate", version, about = "InfluxDB-compatible edge gateway")]
+#[command(
+    name = "influxgate",
+    version,
+    about = "InfluxDB-compatible edge gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -48,7 +48,9 @@ impl Metrics {
     /// Prometheus text exposition; `extra` is appended (the storage's own metrics).
     pub fn render(&self, extra: &str) -> String {
         let mut out = String::new();
-        out.push_str("# HELP influxgate_http_requests_total HTTP requests by endpoint and status.\n");
+        out.push_str(
+            "# HELP influxgate_http_requests_total HTTP requests by endpoint and status.\n",
+        );
         out.push_str("# TYPE influxgate_http_requests_total counter\n");
         for ((endpoint, status), n) in self.requests.lock().expect("metrics lock").iter() {
             let _ = writeln!(
@@ -57,15 +59,34 @@ impl Metrics {
             );
         }
         for (name, help, v) in [
-            ("influxgate_lines_accepted_total", "Line-protocol lines written.", &self.lines_accepted),
-            ("influxgate_lines_rejected_total", "Line-protocol lines rejected.", &self.lines_rejected),
-            ("influxgate_write_bytes_total", "Write request body bytes received.", &self.bytes_in),
+            (
+                "influxgate_lines_accepted_total",
+                "Line-protocol lines written.",
+                &self.lines_accepted,
+            ),
+            (
+                "influxgate_lines_rejected_total",
+                "Line-protocol lines rejected.",
+                &self.lines_rejected,
+            ),
+            (
+                "influxgate_write_bytes_total",
+                "Write request body bytes received.",
+                &self.bytes_in,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         let h = self.write_latency.lock().expect("metrics lock");
         let name = "influxgate_write_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Write request latency until the response (durable).");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Write request latency until the response (durable)."
+        );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (bound, n) in LATENCY_BUCKETS.iter().zip(h.counts) {
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
@@ -81,26 +102,90 @@ impl Metrics {
 pub fn storage_text(m: &influxgate_storage::StorageMetrics) -> String {
     let mut out = String::new();
     let name = "influxgate_wal_fsync_duration_seconds";
-    let _ = writeln!(out, "# HELP {name} WAL fsync latency (one fsync per group commit).");
+    let _ = writeln!(
+        out,
+        "# HELP {name} WAL fsync latency (one fsync per group commit)."
+    );
     let _ = writeln!(out, "# TYPE {name} histogram");
     for (le, n) in &m.wal_fsync_seconds.buckets {
-        let le = if le.is_infinite() { "+Inf".to_string() } else { le.to_string() };
+        let le = if le.is_infinite() {
+            "+Inf".to_string()
+        } else {
+            le.to_string()
+        };
         let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
     }
-    let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", m.wal_fsync_seconds.sum_seconds, m.wal_fsync_seconds.count);
+    let _ = writeln!(
+        out,
+        "{name}_sum {}\n{name}_count {}",
+        m.wal_fsync_seconds.sum_seconds, m.wal_fsync_seconds.count
+    );
     for (name, kind, help, v) in [
-        ("influxgate_wal_entries_total", "counter", "Write requests committed to the WAL.", m.wal_entries),
-        ("influxgate_buffer_bytes", "gauge", "Bytes of unpersisted rows in memory.", m.buffer_bytes),
-        ("influxgate_buffer_rows", "gauge", "Unpersisted rows in memory.", m.buffer_rows),
-        ("influxgate_persisted_files_total", "counter", "Parquet files written by persists.", m.persisted_files),
-        ("influxgate_persisted_rows_total", "counter", "Rows written to Parquet.", m.persisted_rows),
-        ("influxgate_persist_errors_total", "counter", "Failed persist attempts.", m.persist_errors),
-        ("influxgate_parquet_files", "gauge", "Parquet files in the store.", m.files),
-        ("influxgate_compactions_total", "counter", "Compactions done.", m.compactions),
-        ("influxgate_writes_rejected_overloaded_total", "counter", "Writes refused with 429.", m.rejected_overloaded),
-        ("influxgate_writes_rejected_unavailable_total", "counter", "Writes refused with 503.", m.rejected_unavailable),
+        (
+            "influxgate_wal_entries_total",
+            "counter",
+            "Write requests committed to the WAL.",
+            m.wal_entries,
+        ),
+        (
+            "influxgate_buffer_bytes",
+            "gauge",
+            "Bytes of unpersisted rows in memory.",
+            m.buffer_bytes,
+        ),
+        (
+            "influxgate_buffer_rows",
+            "gauge",
+            "Unpersisted rows in memory.",
+            m.buffer_rows,
+        ),
+        (
+            "influxgate_persisted_files_total",
+            "counter",
+            "Parquet files written by persists.",
+            m.persisted_files,
+        ),
+        (
+            "influxgate_persisted_rows_total",
+            "counter",
+            "Rows written to Parquet.",
+            m.persisted_rows,
+        ),
+        (
+            "influxgate_persist_errors_total",
+            "counter",
+            "Failed persist attempts.",
+            m.persist_errors,
+        ),
+        (
+            "influxgate_parquet_files",
+            "gauge",
+            "Parquet files in the store.",
+            m.files,
+        ),
+        (
+            "influxgate_compactions_total",
+            "counter",
+            "Compactions done.",
+            m.compactions,
+        ),
+        (
+            "influxgate_writes_rejected_overloaded_total",
+            "counter",
+            "Writes refused with 429.",
+            m.rejected_overloaded,
+        ),
+        (
+            "influxgate_writes_rejected_unavailable_total",
+            "counter",
+            "Writes refused with 503.",
+            m.rejected_unavailable,
+        ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
     }
     out
 }
@@ -117,7 +202,9 @@ mod tests {
         m.lines_accepted.fetch_add(5, Ordering::Relaxed);
         m.write_latency(0.003);
         let text = m.render("");
-        assert!(text.contains("influxgate_http_requests_total{endpoint=\"write\",status=\"204\"} 2"));
+        assert!(
+            text.contains("influxgate_http_requests_total{endpoint=\"write\",status=\"204\"} 2")
+        );
         assert!(text.contains("influxgate_lines_accepted_total 5"));
         assert!(text.contains("influxgate_write_duration_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("influxgate_write_duration_seconds_bucket{le=\"0.005\"} 1"));

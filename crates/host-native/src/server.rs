@@ -15,10 +15,10 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request as HttpRequest, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response as HttpResponse;
-use influxgate::routes::{self, Api, Route};
 use influxgate::query::params::V3Format;
 use influxgate::query::run::Output;
 use influxgate::query::translate::QuerySchema;
+use influxgate::routes::{self, Api, Route};
 use influxgate::{Action, ColumnType, Config, Error, FieldType, Response, Schema, handle};
 use influxgate_engine::Engine;
 use influxgate_storage::{Catalog, NewColumn, Storage, StorageConfig, StorageError};
@@ -116,7 +116,10 @@ impl QuerySchema for CatalogView {
 
 impl CatalogView {
     fn columns(&self, db: &str, table: &str) -> impl Iterator<Item = (&String, &ColumnType)> {
-        self.0.table(db, table).into_iter().flat_map(|t| t.columns.iter())
+        self.0
+            .table(db, table)
+            .into_iter()
+            .flat_map(|t| t.columns.iter())
     }
 }
 
@@ -125,7 +128,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("influxgate: cannot start the runtime: {e}");
@@ -143,15 +149,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            args.data_dir.display()
+        )
+    })?;
     let mut config = Config {
         max_body_bytes: args.max_body_bytes,
         build: format!("influxgate-{}", env!("CARGO_PKG_VERSION")),
         ..Config::default()
     };
     if args.without_auth {
-        tracing::warn!("!!! --without-auth: every request is accepted WITHOUT A TOKEN. Never expose this server. !!!");
+        tracing::warn!(
+            "!!! --without-auth: every request is accepted WITHOUT A TOKEN. Never expose this server. !!!"
+        );
         config.auth_disabled = true;
     } else {
         config.tokens = crate::tokens::configure(
@@ -161,7 +173,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         )?;
     }
     let storage_config = storage_config(&args.data_dir, args.object_store.as_deref(), Some(&args))?;
-    let object_store = args.object_store.clone().unwrap_or_else(|| "local data directory".into());
+    let object_store = args
+        .object_store
+        .clone()
+        .unwrap_or_else(|| "local data directory".into());
     let storage = Storage::open(storage_config)
         .await
         .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
@@ -277,9 +292,15 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: HttpRequest) -> HttpR
     let limit = state.config.max_body_bytes;
     let response = match to_bytes(body, limit + 1).await {
         // The core turns an over-limit body into 413; read at most limit+1 bytes of it.
-        Err(_) => Response::error(&Error::TooLarge { limit, inflated: false }),
+        Err(_) => Response::error(&Error::TooLarge {
+            limit,
+            inflated: false,
+        }),
         Ok(body) => {
-            state.metrics.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+            state
+                .metrics
+                .bytes_in
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
             let headers: Vec<(String, String)> = parts
                 .headers
                 .iter()
@@ -304,7 +325,10 @@ async fn respond(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Response {
-    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let header_refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let request = influxgate::Request {
         method,
         path,
@@ -331,7 +355,13 @@ async fn respond(
         Action::Query(plan) => {
             let mut results = Vec::new();
             for job in plan.jobs() {
-                results.push(state.engine.sql(job.database, job.sql).await.map_err(|e| e.to_string()));
+                results.push(
+                    state
+                        .engine
+                        .sql(job.database, job.sql)
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
             }
             if plan.output == Output::V3Rows(V3Format::Parquet) {
                 return match results.pop() {
@@ -354,8 +384,14 @@ async fn respond(
             Err(e) => Response::error(&Error::InvalidParameter(e.to_string())),
         },
         Action::Write(plan) => {
-            state.metrics.lines_accepted.fetch_add(plan.accepted as u64, Ordering::Relaxed);
-            state.metrics.lines_rejected.fetch_add(plan.rejected as u64, Ordering::Relaxed);
+            state
+                .metrics
+                .lines_accepted
+                .fetch_add(plan.accepted as u64, Ordering::Relaxed);
+            state
+                .metrics
+                .lines_rejected
+                .fetch_add(plan.rejected as u64, Ordering::Relaxed);
             if plan.batches.is_empty() {
                 return plan.response;
             }
@@ -369,7 +405,11 @@ async fn respond(
                 .iter()
                 .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
                 .collect();
-            match state.storage.write(&plan.database, batches, &new_columns).await {
+            match state
+                .storage
+                .write(&plan.database, batches, &new_columns)
+                .await
+            {
                 Ok(()) => plan.response,
                 Err(e) => {
                     tracing::warn!(database = %plan.database, error = %e, "write not stored");
@@ -423,11 +463,19 @@ fn storage_error(e: StorageError) -> Error {
 }
 
 fn to_http(resp: Response, head: bool) -> HttpResponse {
-    let mut out = HttpResponse::new(if head { Body::empty() } else { Body::from(resp.body) });
-    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = HttpResponse::new(if head {
+        Body::empty()
+    } else {
+        Body::from(resp.body)
+    });
+    *out.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in resp.headers {
         // from_bytes normalises the core's `Retry-After` style names to lowercase.
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
             out.headers_mut().insert(k, v);
         }
     }

@@ -25,7 +25,10 @@ pub struct TokenSpec {
 }
 
 fn admin_permissions() -> Vec<Permission> {
-    vec![Permission::all(Access::Read), Permission::all(Access::Write)]
+    vec![
+        Permission::all(Access::Read),
+        Permission::all(Access::Write),
+    ]
 }
 
 pub fn load_file(path: &Path, store: &mut TokenStore) -> Result<(), String> {

@@ -30,7 +30,9 @@ pub unsafe extern "C" fn probe_write(ptr: *mut u8, len: usize, now_ns: i64) -> u
 /// The status the core answers for a v2 write of `body` (shared with native tests).
 pub fn status(body: &[u8], now_ns: i64) -> u16 {
     let mut config = Config::default();
-    config.tokens.add("probe", "probe", vec![Permission::all(Access::Write)]);
+    config
+        .tokens
+        .add("probe", "probe", vec![Permission::all(Access::Write)]);
     let headers = [("Authorization", "Token probe")];
     let req = Request {
         method: "POST",
