@@ -1,0 +1,121 @@
+//! The schema the translator consults: which measurements, tags and fields exist. The host
+//! answers from its in-memory catalog, synchronously.
+
+use std::collections::BTreeMap;
+
+use crate::schema::FieldType;
+
+/// What the translator needs to know about stored data. `db` is the storage database name
+/// (`db` or `db/rp`, see [`super::storage_database`]).
+pub trait QuerySchema {
+    /// Measurements of `db`, in any order.
+    fn measurements(&self, db: &str) -> Vec<String>;
+    /// Tag keys of `db`.`measurement`, in any order.
+    fn tag_keys(&self, db: &str, measurement: &str) -> Vec<String>;
+    /// Field keys and types of `db`.`measurement`, in any order.
+    fn field_keys(&self, db: &str, measurement: &str) -> Vec<(String, FieldType)>;
+    /// Every storage database name.
+    fn databases(&self) -> Vec<String>;
+}
+
+/// One measurement's columns in a [`JsonSchema`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MeasurementSchema {
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldType>,
+}
+
+/// A schema read from JSON, for tests, the CLI and the browser playground:
+/// `{"cpu": {"tags": ["host"], "fields": {"usage": "float"}}}` describes one database, and
+/// `{"db": {...}, "db/rp": {...}}` under a top-level `"databases"` key describes several.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonSchema {
+    /// database → measurement → columns. A single-database document is stored under `""`,
+    /// which then answers for every database name.
+    databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MultiDoc {
+    databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
+}
+
+impl JsonSchema {
+    /// Parses either form described on [`JsonSchema`].
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        if let Ok(multi) = serde_json::from_str::<MultiDoc>(json) {
+            return Ok(JsonSchema {
+                databases: multi.databases,
+            });
+        }
+        let single: BTreeMap<String, MeasurementSchema> =
+            serde_json::from_str(json).map_err(|e| format!("invalid schema JSON: {e}"))?;
+        let mut databases = BTreeMap::new();
+        databases.insert(String::new(), single);
+        Ok(JsonSchema { databases })
+    }
+
+    /// A schema with these databases, for building one in code.
+    pub fn from_databases(
+        databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
+    ) -> Self {
+        JsonSchema { databases }
+    }
+
+    fn db(&self, db: &str) -> Option<&BTreeMap<String, MeasurementSchema>> {
+        self.databases.get(db).or_else(|| self.databases.get(""))
+    }
+
+    fn measurement(&self, db: &str, m: &str) -> Option<&MeasurementSchema> {
+        self.db(db).and_then(|d| d.get(m))
+    }
+}
+
+impl QuerySchema for JsonSchema {
+    fn measurements(&self, db: &str) -> Vec<String> {
+        self.db(db)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn tag_keys(&self, db: &str, measurement: &str) -> Vec<String> {
+        self.measurement(db, measurement)
+            .map(|m| m.tags.clone())
+            .unwrap_or_default()
+    }
+
+    fn field_keys(&self, db: &str, measurement: &str) -> Vec<(String, FieldType)> {
+        self.measurement(db, measurement)
+            .map(|m| m.fields.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    fn databases(&self) -> Vec<String> {
+        self.databases
+            .keys()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Answers nothing: no measurement exists.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EmptyQuerySchema;
+
+impl QuerySchema for EmptyQuerySchema {
+    fn measurements(&self, _: &str) -> Vec<String> {
+        vec![]
+    }
+    fn tag_keys(&self, _: &str, _: &str) -> Vec<String> {
+        vec![]
+    }
+    fn field_keys(&self, _: &str, _: &str) -> Vec<(String, FieldType)> {
+        vec![]
+    }
+    fn databases(&self) -> Vec<String> {
+        vec![]
+    }
+}
