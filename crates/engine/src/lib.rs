@@ -1,1 +1,9 @@
 //! DataFusion engine (see issue 4).
+#![allow(clippy::disallowed_methods)]
+
+pub mod engine;
+pub mod provider;
+pub mod udf;
+
+pub use engine::{CATALOG, Engine, EngineError};
+pub use provider::{MeasurementTable, STORE_URL, ScanStats, Shared, StorageCatalog};

@@ -1,0 +1,151 @@
+//! [`Engine`]: runs SQL over the stored data of a [`Storage`].
+//!
+//! The session's default catalog is a [`StorageCatalog`]: every storage database is a schema
+//! (`"telegraf"`, `"telegraf/short"`) whose tables are its measurements, resolved from the
+//! storage catalog when a query is planned, so new databases and measurements are visible
+//! without registering anything. The storage's object store is registered under
+//! [`STORE_URL`]. Unqualified table names resolve in the `database` passed to [`Engine::sql`].
+//! The InfluxQL functions of [`crate::udf`] are registered.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use influxgate_storage::{Storage, StorageError};
+
+use crate::provider::{STORE_URL, ScanStats, Shared, StorageCatalog};
+
+/// The catalog name tables live in.
+pub const CATALOG: &str = "influxgate";
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Planning or execution failed (including unknown tables and columns).
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    /// The storage failed.
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+}
+
+type Setup = Arc<dyn Fn(&SessionContext) + Send + Sync>;
+
+/// The query engine: DataFusion over a [`Storage`]. Cheap to share behind an `Arc`.
+#[derive(Clone)]
+pub struct Engine {
+    storage: Arc<Storage>,
+    state: SessionState,
+    shared: Arc<Shared>,
+    setup: Vec<Setup>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("storage", &self.storage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `storage`, with DataFusion's defaults (one partition per core).
+    pub fn new(storage: Arc<Storage>) -> Self {
+        Self::with_config(storage, SessionConfig::new())
+    }
+
+    /// An engine with a DataFusion session configuration of your own.
+    pub fn with_config(storage: Arc<Storage>, config: SessionConfig) -> Self {
+        let (store, _prefix) = storage.object_store();
+        let runtime = RuntimeEnvBuilder::new()
+            .build_arc()
+            .expect("default runtime environment");
+        let url = ObjectStoreUrl::parse(STORE_URL).expect("store URL");
+        runtime.register_object_store(url.as_ref(), store);
+        let config = config
+            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let catalog = StorageCatalog::new(storage.clone());
+        let shared = catalog.shared();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        crate::udf::register_udfs(&ctx);
+        Engine {
+            storage,
+            state: ctx.state(),
+            shared,
+            setup: Vec::new(),
+        }
+    }
+
+    /// Run `f` on every session before its query (e.g. to register UDFs).
+    pub fn with_session_setup(
+        mut self,
+        f: impl Fn(&SessionContext) + Send + Sync + 'static,
+    ) -> Self {
+        self.setup.push(Arc::new(f));
+        self
+    }
+
+    /// The storage queried.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// A session whose unqualified table names are the measurements of `database`.
+    pub fn session(&self, database: &str) -> SessionContext {
+        let mut state = self.state.clone();
+        state.config_mut().options_mut().catalog.default_schema = database.to_string();
+        let ctx = SessionContext::new_with_state(state);
+        for f in &self.setup {
+            f(&ctx);
+        }
+        ctx
+    }
+
+    /// Plan and run one SQL statement; all result batches.
+    pub async fn sql(&self, database: &str, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        let plan = self.physical_plan(database, sql).await?;
+        let ctx = self.session(database);
+        Ok(collect(plan, ctx.task_ctx()).await?)
+    }
+
+    /// The physical plan of `sql` (what [`Engine::sql`] runs).
+    pub async fn physical_plan(
+        &self,
+        database: &str,
+        sql: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
+        let ctx = self.session(database);
+        let df = ctx.sql(sql).await?;
+        Ok(df.create_physical_plan().await?)
+    }
+
+    /// The physical plan of `sql`, indented, for people and tests.
+    pub async fn explain(&self, database: &str, sql: &str) -> Result<String, EngineError> {
+        let plan = self.physical_plan(database, sql).await?;
+        Ok(displayable(plan.as_ref()).indent(true).to_string())
+    }
+
+    /// What the last scan of `database`.`table` read (files pruned, scanned, merged).
+    pub fn last_scan(&self, database: &str, table: &str) -> Option<ScanStats> {
+        self.shared
+            .stats
+            .lock()
+            .ok()?
+            .get(&(database.to_string(), table.to_string()))
+            .cloned()
+    }
+}

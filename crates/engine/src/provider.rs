@@ -1,0 +1,582 @@
+//! Tables over the stored data: one DataFusion table per (database, measurement), reading the
+//! Parquet files of the object store plus the rows still in the write buffer, deduplicated the
+//! way the storage does it (same series and time: the later write wins field by field).
+//!
+//! Scanning a table:
+//!
+//! 1. The time range of the query's filters (`time >= …`, `time < …`, …) selects the day
+//!    partitions (`<db>/<table>/<YYYY-MM-DD>/`) to read; other days' files are never opened.
+//! 2. A day with exactly one file and no buffered rows needs no deduplication (files are
+//!    deduplicated when written and when compacted): its file is read by DataFusion's Parquet
+//!    scan with the filters as a pruning predicate (row-group statistics), in parallel.
+//! 3. A day with several files, or with files and buffered rows, is merged: its files are read
+//!    (pruned and filtered by the conditions on tags and time only, which cannot change the
+//!    outcome of deduplication), then merged with the buffered rows of that day by
+//!    [`influxgate_storage::merge::dedup_sort`], oldest first (file `seq`, then the buffer).
+//! 4. Buffered rows of days without files are already deduplicated by the storage.
+//!
+//! The filters are reported `Inexact`, so DataFusion still applies them exactly above the scan.
+//! [`ScanStats`] of the last scan (files pruned, read, merged) are kept for tests and `EXPLAIN`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimestampNanosecondType};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+#[allow(deprecated)]
+use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
+use datafusion::parquet::file::statistics::Statistics;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use influxgate_storage::layout::{NANOS_PER_DAY, day_of};
+use influxgate_storage::merge::{align, dedup_sort};
+use influxgate_storage::{FileMeta, Storage, StorageError, TIME_COLUMN};
+
+/// The URL the storage's object store is registered under in the session.
+pub const STORE_URL: &str = "influxgate://store";
+
+fn storage_err(e: StorageError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// What the last scan of a table did (for tests and diagnostics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files of the table.
+    pub files_total: usize,
+    /// Files skipped because their day is outside the query's time range.
+    pub files_pruned_by_day: usize,
+    /// Files scanned directly (a day with one file and no buffered rows).
+    pub files_scanned: usize,
+    /// Files read and merged with other files or buffered rows.
+    pub files_merged: usize,
+    /// Files of days with several sources whose time ranges do not overlap, scanned directly.
+    pub files_disjoint: usize,
+    /// Buffered rows included (after the time range).
+    pub buffer_rows: usize,
+    /// The time range `[lo, hi]` (inclusive, nanoseconds) the filters allow.
+    pub time_range: (i64, i64),
+}
+
+/// State shared by the tables of a catalog.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The stats of the last scan of each table.
+    pub stats: Mutex<BTreeMap<(String, String), ScanStats>>,
+    /// `[min, max]` of the `time` column of each file (files never change), from the Parquet
+    /// footer's statistics.
+    time_ranges: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+/// The catalog of the session: one schema per storage database.
+#[derive(Debug)]
+pub struct StorageCatalog {
+    storage: Arc<Storage>,
+    shared: Arc<Shared>,
+}
+
+impl StorageCatalog {
+    pub fn new(storage: Arc<Storage>) -> Self {
+        StorageCatalog {
+            storage,
+            shared: Arc::default(),
+        }
+    }
+
+    /// The state shared by the catalog's tables (scan stats).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+}
+
+impl CatalogProvider for StorageCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.storage.catalog().databases.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // Unknown databases are empty schemas, so a query on them finds no table rather than
+        // failing on the schema.
+        Some(Arc::new(DatabaseSchema {
+            storage: self.storage.clone(),
+            database: name.to_string(),
+            shared: self.shared.clone(),
+        }))
+    }
+}
+
+/// One storage database's tables.
+#[derive(Debug)]
+pub struct DatabaseSchema {
+    storage: Arc<Storage>,
+    database: String,
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl SchemaProvider for DatabaseSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.storage
+            .catalog()
+            .database(&self.database)
+            .map(|d| d.tables.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.storage.catalog().table(&self.database, name).map(|t| {
+            Arc::new(MeasurementTable {
+                storage: self.storage.clone(),
+                database: self.database.clone(),
+                table: name.to_string(),
+                schema: Arc::new(t.arrow_schema()),
+                shared: self.shared.clone(),
+            }) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.storage.catalog().table(&self.database, name).is_some()
+    }
+}
+
+/// One measurement: Parquet files plus buffered rows.
+#[derive(Debug)]
+pub struct MeasurementTable {
+    storage: Arc<Storage>,
+    database: String,
+    table: String,
+    schema: SchemaRef,
+    shared: Arc<Shared>,
+}
+
+impl MeasurementTable {
+    /// A table of `storage` (whose catalog must know it).
+    pub fn try_new(storage: Arc<Storage>, database: &str, table: &str) -> Option<Self> {
+        let schema = Arc::new(storage.catalog().table(database, table)?.arrow_schema());
+        Some(MeasurementTable {
+            storage,
+            database: database.to_string(),
+            table: table.to_string(),
+            schema,
+            shared: Arc::default(),
+        })
+    }
+
+    fn is_tag(&self, name: &str) -> bool {
+        self.schema
+            .field_with_name(name)
+            .is_ok_and(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    }
+
+    /// A filter that only looks at tags and time: applying it before deduplication cannot
+    /// change the result, because those columns are the deduplication key.
+    fn is_key_filter(&self, e: &Expr) -> bool {
+        let cols = e.column_refs();
+        !cols.is_empty()
+            && cols
+                .iter()
+                .all(|c| c.name == TIME_COLUMN || self.is_tag(&c.name))
+    }
+}
+
+/// Nanoseconds of a timestamp literal (any unit) or an integer.
+fn literal_ns(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(v, _) => match v {
+            ScalarValue::TimestampNanosecond(Some(v), _) | ScalarValue::Int64(Some(v)) => Some(*v),
+            ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
+            ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
+            ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
+            _ => None,
+        },
+        Expr::Cast(c) => literal_ns(&c.expr),
+        Expr::TryCast(c) => literal_ns(&c.expr),
+        Expr::ScalarFunction(f) if f.name() == "to_timestamp_nanos" && f.args.len() == 1 => {
+            literal_ns(&f.args[0])
+        }
+        _ => None,
+    }
+}
+
+fn is_time_col(e: &Expr) -> bool {
+    match e {
+        Expr::Column(c) => c.name == TIME_COLUMN,
+        Expr::Cast(c) => is_time_col(&c.expr),
+        _ => false,
+    }
+}
+
+/// The inclusive range `[lo, hi]` of `time` that `e` allows (unbounded sides saturate).
+fn time_range(e: &Expr) -> (i64, i64) {
+    let all = (i64::MIN, i64::MAX);
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if *op == Operator::And {
+                let (a, b) = (time_range(left), time_range(right));
+                return (a.0.max(b.0), a.1.min(b.1));
+            }
+            if *op == Operator::Or {
+                let (a, b) = (time_range(left), time_range(right));
+                return (a.0.min(b.0), a.1.max(b.1));
+            }
+            let (op, v) = if is_time_col(left) {
+                match literal_ns(right) {
+                    Some(v) => (*op, v),
+                    None => return all,
+                }
+            } else if is_time_col(right) {
+                match (literal_ns(left), op.swap()) {
+                    (Some(v), Some(op)) => (op, v),
+                    _ => return all,
+                }
+            } else {
+                return all;
+            };
+            match op {
+                Operator::Eq => (v, v),
+                Operator::Gt => (v.saturating_add(1), i64::MAX),
+                Operator::GtEq => (v, i64::MAX),
+                Operator::Lt => (i64::MIN, v.saturating_sub(1)),
+                Operator::LtEq => (i64::MIN, v),
+                _ => all,
+            }
+        }
+        Expr::Between(b) if is_time_col(&b.expr) && !b.negated => {
+            match (literal_ns(&b.low), literal_ns(&b.high)) {
+                (Some(lo), Some(hi)) => (lo, hi),
+                _ => all,
+            }
+        }
+        _ => all,
+    }
+}
+
+/// Keep the rows of `batch` for which `predicate` is true.
+fn filter_batch(
+    batch: &RecordBatch,
+    predicate: Option<&Arc<dyn PhysicalExpr>>,
+) -> Result<RecordBatch> {
+    let Some(p) = predicate else {
+        return Ok(batch.clone());
+    };
+    let mask = p.evaluate(batch)?.into_array(batch.num_rows())?;
+    let mask = mask
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| DataFusionError::Internal("filter is not boolean".into()))?;
+    Ok(filter_record_batch(batch, mask)?)
+}
+
+/// Rows of `batch` whose time is in `[lo, hi]` and whose day is in `days` (all days if `None`).
+fn select_rows(batch: &RecordBatch, lo: i64, hi: i64, day: Option<i64>) -> Result<RecordBatch> {
+    let Some(time) = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+    else {
+        return Ok(batch.clone());
+    };
+    let mask: BooleanArray = time
+        .values()
+        .iter()
+        .map(|t| Some(*t >= lo && *t <= hi && day.is_none_or(|d| day_of(*t) == d)))
+        .collect();
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+impl MeasurementTable {
+    /// `[min, max]` time of a file, from its footer (cached); the whole range if unknown.
+    // `ParquetObjectReader` is deprecated in favour of custom readers; it is what the storage
+    // crate reads files with, and reading one footer is all this needs.
+    #[allow(deprecated)]
+    async fn file_time_range(&self, f: &FileMeta) -> (i64, i64) {
+        let key = f.path.to_string();
+        if let Some(r) = self
+            .shared
+            .time_ranges
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+        {
+            return r;
+        }
+        let (store, _) = self.storage.object_store();
+        let mut reader = ParquetObjectReader::new(store, f.path.clone()).with_file_size(f.size);
+        let range = match reader.get_metadata(None).await {
+            Ok(md) => {
+                let mut range = Some((i64::MAX, i64::MIN));
+                for rg in md.row_groups() {
+                    let stats = rg
+                        .columns()
+                        .iter()
+                        .find(|c| c.column_path().string() == TIME_COLUMN)
+                        .and_then(|c| c.statistics());
+                    match (stats, range) {
+                        (Some(Statistics::Int64(s)), Some((lo, hi))) => {
+                            range = match (s.min_opt(), s.max_opt()) {
+                                (Some(a), Some(b)) => Some((lo.min(*a), hi.max(*b))),
+                                _ => None,
+                            };
+                        }
+                        _ => range = None,
+                    }
+                }
+                range
+            }
+            Err(_) => None,
+        };
+        let range = range.unwrap_or((i64::MIN, i64::MAX));
+        if let Ok(mut m) = self.shared.time_ranges.lock() {
+            m.insert(key, range);
+        }
+        range
+    }
+
+    fn parquet_exec(
+        &self,
+        files: &[&FileMeta],
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+        projection: Option<Vec<usize>>,
+        partitions: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut source = ParquetSource::new(self.schema.clone());
+        if let Some(p) = predicate {
+            // Prune row groups and pages by statistics, and filter rows while decoding.
+            source = source
+                .with_predicate(p)
+                .with_pushdown_filters(true)
+                .with_enable_page_index(true);
+        }
+        // `partitions == 1` keeps the files' order (oldest writes first), which merging needs.
+        let n = partitions.clamp(1, files.len().max(1));
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
+        let mut sorted: Vec<&&FileMeta> = files.iter().collect();
+        if n > 1 {
+            // Largest first, round robin: roughly balanced partitions.
+            sorted.sort_by(|a, b| b.size.cmp(&a.size));
+        }
+        for (i, f) in sorted.into_iter().enumerate() {
+            groups[i % n].push(PartitionedFile::new(f.path.to_string(), f.size));
+        }
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection)?
+                .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+#[async_trait]
+impl TableProvider for MeasurementTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let (lo, hi) = filters
+            .iter()
+            .map(time_range)
+            .fold((i64::MIN, i64::MAX), |a, b| (a.0.max(b.0), a.1.min(b.1)));
+        let all_pred = conjunction(filters.iter().cloned())
+            .map(|e| state.create_physical_expr(e, &df_schema))
+            .transpose()?;
+        let key_pred = conjunction(filters.iter().filter(|f| self.is_key_filter(f)).cloned())
+            .map(|e| state.create_physical_expr(e, &df_schema))
+            .transpose()?;
+
+        let mut stats = ScanStats {
+            time_range: (lo, hi),
+            ..ScanStats::default()
+        };
+        let all_files = self.storage.list_files(&self.database, &self.table);
+        stats.files_total = all_files.len();
+        let (lo_day, hi_day) = (day_of(lo), day_of(hi));
+        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
+        for f in &all_files {
+            if lo > hi || f.day < lo_day || f.day > hi_day {
+                stats.files_pruned_by_day += 1;
+            } else {
+                by_day.entry(f.day).or_default().push(f);
+            }
+        }
+
+        // Buffered rows in range (already deduplicated and sorted), by day.
+        let buffered = if lo > hi {
+            Vec::new()
+        } else {
+            self.storage
+                .buffer_snapshot(&self.database, &self.table)
+                .map_err(storage_err)?
+                .iter()
+                .map(|b| align(b, &self.schema).map_err(storage_err))
+                .map(|b| b.and_then(|b| select_rows(&b, lo, hi, None)))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let mut buffer_days: BTreeSet<i64> = BTreeSet::new();
+        for b in &buffered {
+            stats.buffer_rows += b.num_rows();
+            if let Some(t) = b
+                .column_by_name(TIME_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+            {
+                let mut last = None;
+                for v in t.values().iter() {
+                    let d = day_of(*v);
+                    if last != Some(d) {
+                        buffer_days.insert(d);
+                        last = Some(d);
+                    }
+                }
+            }
+        }
+
+        let partitions = state.config().target_partitions();
+        let mut direct: Vec<&FileMeta> = Vec::new();
+        let mut memory: Vec<RecordBatch> = Vec::new();
+        // Buffered time range per day.
+        let mut buffer_ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for b in &buffered {
+            if let Some(t) = b
+                .column_by_name(TIME_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+            {
+                for v in t.values().iter() {
+                    let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
+                    r.0 = r.0.min(*v);
+                    r.1 = r.1.max(*v);
+                }
+            }
+        }
+        let mut merge_days: BTreeSet<i64> = BTreeSet::new();
+        for (day, files) in &by_day {
+            if files.len() == 1 && !buffer_days.contains(day) {
+                direct.push(files[0]);
+                continue;
+            }
+            // Sources whose time ranges do not overlap cannot hold the same (series, time):
+            // e.g. the files of successive persists of data written in time order.
+            let mut ranges = Vec::with_capacity(files.len() + 1);
+            for f in files {
+                ranges.push(self.file_time_range(f).await);
+            }
+            if let Some(r) = buffer_ranges.get(day) {
+                ranges.push(*r);
+            }
+            ranges.sort_unstable();
+            if ranges.windows(2).all(|w| w[0].1 < w[1].0) {
+                direct.extend(files.iter().copied());
+                stats.files_disjoint += files.len();
+                continue;
+            }
+            merge_days.insert(*day);
+            // Merge this day: files oldest first (list_files is in ascending seq), then buffer.
+            stats.files_merged += files.len();
+            let exec = self.parquet_exec(files, key_pred.clone(), None, 1)?;
+            let mut parts = Vec::new();
+            for b in collect(exec, state.task_ctx()).await? {
+                let b = select_rows(&b, lo, hi, None)?;
+                parts.push(filter_batch(&b, key_pred.as_ref())?);
+            }
+            for b in &buffered {
+                if buffer_days.contains(day) {
+                    let b = select_rows(b, lo, hi, Some(*day))?;
+                    if b.num_rows() > 0 {
+                        parts.push(filter_batch(&b, key_pred.as_ref())?);
+                    }
+                }
+            }
+            if let Some(m) = dedup_sort(&parts, Some(self.schema.clone())).map_err(storage_err)? {
+                memory.push(m);
+            }
+        }
+        // Buffered rows of days without files.
+        for b in &buffered {
+            if b.num_rows() == 0 {
+                continue;
+            }
+            let time = b
+                .column_by_name(TIME_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>());
+            let merged_days: Vec<i64> = merge_days.iter().copied().collect();
+            if merged_days.is_empty() {
+                memory.push(filter_batch(b, key_pred.as_ref())?);
+            } else if let Some(time) = time {
+                let mask: BooleanArray = time
+                    .values()
+                    .iter()
+                    .map(|t| Some(!merged_days.contains(&day_of(*t))))
+                    .collect();
+                let rest = filter_record_batch(b, &mask)?;
+                if rest.num_rows() > 0 {
+                    memory.push(filter_batch(&rest, key_pred.as_ref())?);
+                }
+            }
+        }
+        stats.files_scanned = direct.len() - stats.files_disjoint;
+        if let Ok(mut s) = self.shared.stats.lock() {
+            s.insert((self.database.clone(), self.table.clone()), stats);
+        }
+
+        let projection = projection.cloned();
+        let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !direct.is_empty() {
+            children.push(self.parquet_exec(&direct, all_pred, projection.clone(), partitions)?);
+        }
+        memory.retain(|b| b.num_rows() > 0);
+        if !memory.is_empty() || children.is_empty() {
+            // One partition per batch, so merged days are processed in parallel.
+            let parts: Vec<Vec<RecordBatch>> = memory.into_iter().map(|b| vec![b]).collect();
+            let parts = if parts.is_empty() {
+                vec![vec![]]
+            } else {
+                parts
+            };
+            children.push(MemorySourceConfig::try_new_exec(
+                &parts,
+                self.schema.clone(),
+                projection,
+            )?);
+        }
+        if children.len() == 1 {
+            return Ok(children.remove(0));
+        }
+        UnionExec::try_new(children)
+    }
+}
+
+/// A day's bounds, for tests: `[start, end)` in nanoseconds.
+pub fn day_bounds(day: i64) -> (i64, i64) {
+    (day * NANOS_PER_DAY, (day + 1) * NANOS_PER_DAY)
+}

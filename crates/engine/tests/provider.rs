@@ -1,0 +1,347 @@
+//! The engine over real storage: rows written through `Storage::write` are queried with SQL, from
+//! the write buffer, from Parquet files, and from both, deduplicated (the later write wins field
+//! by field), with day partitions outside the time range never read.
+#![allow(clippy::disallowed_methods)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
+};
+use datafusion::arrow::datatypes::Int32Type;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use influxgate_engine::Engine;
+use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
+
+/// 2024-01-01T00:00:00Z.
+const T0: i64 = 1_704_067_200_000_000_000;
+const SEC: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * SEC;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    storage: Arc<Storage>,
+    engine: Engine,
+}
+
+async fn open() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/parquet", dir.path().display());
+    let (store, prefix) = object_store_from_url(&url, Vec::<(String, String)>::new()).unwrap();
+    let mut config = StorageConfig::new(store, prefix, dir.path().join("wal"));
+    // Persist only when the test says so.
+    config.persist_max_age = Duration::from_secs(3600);
+    config.persist_threshold_bytes = 1 << 30;
+    config.compaction_interval = None;
+    config.retention_interval = None;
+    let storage = Arc::new(Storage::open(config).await.unwrap());
+    let engine = Engine::new(storage.clone());
+    Fixture {
+        _dir: dir,
+        storage,
+        engine,
+    }
+}
+
+enum Col {
+    Tag(Vec<&'static str>),
+    F(Vec<Option<f64>>),
+    I(Vec<Option<i64>>),
+    S(Vec<Option<&'static str>>),
+}
+
+fn batch(cols: Vec<(&str, Col)>, times: Vec<i64>) -> RecordBatch {
+    let mut arrays: Vec<(String, ArrayRef)> = cols
+        .into_iter()
+        .map(|(n, c)| {
+            let a: ArrayRef = match c {
+                Col::Tag(v) => Arc::new(v.into_iter().collect::<DictionaryArray<Int32Type>>()),
+                Col::F(v) => Arc::new(Float64Array::from(v)),
+                Col::I(v) => Arc::new(Int64Array::from(v)),
+                Col::S(v) => Arc::new(StringArray::from(v)),
+            };
+            (n.to_string(), a)
+        })
+        .collect();
+    arrays.push((
+        "time".into(),
+        Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+    ));
+    RecordBatch::try_from_iter(arrays).unwrap()
+}
+
+async fn write(f: &Fixture, table: &str, b: RecordBatch) {
+    f.storage
+        .write("db", vec![(table.to_string(), b)], &[])
+        .await
+        .unwrap();
+}
+
+async fn query(f: &Fixture, sql: &str) -> String {
+    let batches = f.engine.sql("db", sql).await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+fn first_write() -> RecordBatch {
+    batch(
+        vec![
+            ("host", Col::Tag(vec!["a", "b", "a"])),
+            ("usage", Col::F(vec![Some(1.0), Some(2.0), Some(3.0)])),
+            ("n", Col::I(vec![Some(10), Some(20), Some(30)])),
+        ],
+        vec![T0, T0, T0 + SEC],
+    )
+}
+
+/// Overwrites (a, T0): `usage` only, `n` keeps its value; adds (b, T0+1s).
+fn second_write() -> RecordBatch {
+    batch(
+        vec![
+            ("host", Col::Tag(vec!["a", "b"])),
+            ("usage", Col::F(vec![Some(1.5), Some(4.0)])),
+        ],
+        vec![T0, T0 + SEC],
+    )
+}
+
+const MERGED: &str = "\
++------+----+-------+----------------------+
+| host | n  | usage | time                 |
++------+----+-------+----------------------+
+| a    | 10 | 1.5   | 2024-01-01T00:00:00Z |
+| a    | 30 | 3.0   | 2024-01-01T00:00:01Z |
+| b    | 20 | 2.0   | 2024-01-01T00:00:00Z |
+| b    |    | 4.0   | 2024-01-01T00:00:01Z |
++------+----+-------+----------------------+";
+
+const ALL: &str = r#"SELECT host, n, usage, time FROM "db"."cpu" ORDER BY host, time"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_only() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    write(&f, "cpu", second_write()).await;
+    assert_eq!(query(&f, ALL).await, MERGED);
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!((s.files_total, s.buffer_rows), (0, 4));
+    // Unqualified names resolve in the query's database.
+    let b = f
+        .engine
+        .sql("db", "SELECT count(*) AS c FROM cpu")
+        .await
+        .unwrap();
+    assert!(
+        pretty_format_batches(&b)
+            .unwrap()
+            .to_string()
+            .contains("| 4 |")
+    );
+    assert!(f.engine.sql("db", "SELECT * FROM nope").await.is_err());
+    assert!(f.engine.sql("other", "SELECT * FROM cpu").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_only() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    write(&f, "cpu", second_write()).await;
+    f.storage.flush().await.unwrap();
+    assert_eq!(query(&f, ALL).await, MERGED);
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!(
+        (
+            s.files_total,
+            s.files_scanned,
+            s.files_merged,
+            s.buffer_rows
+        ),
+        (1, 1, 0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_buffer_deduplicated() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", second_write()).await;
+    assert_eq!(query(&f, ALL).await, MERGED);
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!(
+        (
+            s.files_total,
+            s.files_scanned,
+            s.files_merged,
+            s.buffer_rows
+        ),
+        (1, 0, 1, 2)
+    );
+    // Two files of the same day are merged too, the later file winning.
+    f.storage.flush().await.unwrap();
+    assert_eq!(query(&f, ALL).await, MERGED);
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!(
+        (
+            s.files_total,
+            s.files_scanned,
+            s.files_merged,
+            s.buffer_rows
+        ),
+        (2, 0, 2, 0)
+    );
+    // Aggregates see the merged rows.
+    let out = query(
+        &f,
+        r#"SELECT host, sum(usage) AS s, count(n) AS c FROM "db"."cpu" GROUP BY host ORDER BY host"#,
+    )
+    .await;
+    assert!(out.contains("| a    | 4.5 | 2 |"), "{out}");
+    assert!(out.contains("| b    | 6.0 | 1 |"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_filters_apply_after_deduplication() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    // (a, T0) now has usage -1: a filter on usage must see the new value, not the file's.
+    write(
+        &f,
+        "cpu",
+        batch(
+            vec![
+                ("host", Col::Tag(vec!["a"])),
+                ("usage", Col::F(vec![Some(-1.0)])),
+            ],
+            vec![T0],
+        ),
+    )
+    .await;
+    let out = query(
+        &f,
+        r#"SELECT host, usage, time FROM "db"."cpu" WHERE usage > 0 AND host = 'a' ORDER BY time"#,
+    )
+    .await;
+    assert_eq!(
+        out,
+        "\
++------+-------+----------------------+
+| host | usage | time                 |
++------+-------+----------------------+
+| a    | 3.0   | 2024-01-01T00:00:01Z |
++------+-------+----------------------+"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_range_prunes_day_partitions() {
+    let f = open().await;
+    for day in 0..3 {
+        let t = T0 + day * DAY;
+        write(
+            &f,
+            "cpu",
+            batch(
+                vec![
+                    ("host", Col::Tag(vec!["a", "b"])),
+                    (
+                        "usage",
+                        Col::F(vec![Some(day as f64), Some(10.0 + day as f64)]),
+                    ),
+                ],
+                vec![t, t + 60 * SEC],
+            ),
+        )
+        .await;
+    }
+    f.storage.flush().await.unwrap();
+    assert_eq!(f.storage.list_files("db", "cpu").len(), 3);
+    // Buffered rows of a fourth day, outside the range.
+    write(
+        &f,
+        "cpu",
+        batch(
+            vec![
+                ("host", Col::Tag(vec!["a"])),
+                ("usage", Col::F(vec![Some(99.0)])),
+            ],
+            vec![T0 + 3 * DAY],
+        ),
+    )
+    .await;
+    let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704153600000000000) AND time < to_timestamp_nanos(1704240000000000000) ORDER BY host"#;
+    let out = query(&f, sql).await;
+    assert_eq!(
+        out,
+        "\
++------+-------+
+| host | usage |
++------+-------+
+| a    | 1.0   |
+| b    | 11.0  |
++------+-------+"
+    );
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!(
+        (
+            s.files_total,
+            s.files_pruned_by_day,
+            s.files_scanned,
+            s.buffer_rows
+        ),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(s.time_range, (T0 + DAY, T0 + 2 * DAY - 1));
+    // The plan reads exactly one file, with the filters as a pruning predicate.
+    let plan = f.engine.explain("db", sql).await.unwrap();
+    assert_eq!(plan.matches(".parquet").count(), 1, "{plan}");
+    assert!(plan.contains("predicate="), "{plan}");
+    // Without a time range every day is read, the buffer included.
+    let out = query(&f, r#"SELECT count(*) AS c FROM "db"."cpu""#).await;
+    assert!(out.contains("| 7 |"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_columns_and_tags_across_files_and_buffer() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    write(
+        &f,
+        "cpu",
+        batch(
+            vec![
+                ("host", Col::Tag(vec!["c"])),
+                ("region", Col::Tag(vec!["eu"])),
+                ("label", Col::S(vec![Some("x")])),
+            ],
+            vec![T0 + 2 * DAY],
+        ),
+    )
+    .await;
+    let out = query(
+        &f,
+        r#"SELECT host, region, label, usage FROM "db"."cpu" ORDER BY time, host"#,
+    )
+    .await;
+    assert_eq!(
+        out,
+        "\
++------+--------+-------+-------+
+| host | region | label | usage |
++------+--------+-------+-------+
+| a    |        |       | 1.0   |
+| b    |        |       | 2.0   |
+| a    |        |       | 3.0   |
+| c    | eu     | x     |       |
++------+--------+-------+-------+"
+    );
+    let out = query(
+        &f,
+        r#"SELECT DISTINCT host FROM "db"."cpu" WHERE region IS NULL ORDER BY host"#,
+    )
+    .await;
+    assert!(out.contains("| a    |") && out.contains("| b    |") && !out.contains("| c "));
+}
