@@ -366,7 +366,7 @@ impl MeasurementTable {
         let mut sorted: Vec<&&FileMeta> = files.iter().collect();
         if n > 1 {
             // Largest first, round robin: roughly balanced partitions.
-            sorted.sort_by(|a, b| b.size.cmp(&a.size));
+            sorted.sort_by_key(|f| std::cmp::Reverse(f.size));
         }
         for (i, f) in sorted.into_iter().enumerate() {
             groups[i % n].push(PartitionedFile::new(f.path.to_string(), f.size));
