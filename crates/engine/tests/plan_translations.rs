@@ -3,6 +3,9 @@
 //! with the InfluxQL UDAFs registered. A failure here is invalid SQL, an unknown function or a
 //! type error the case files alone cannot catch.
 
+#![allow(clippy::disallowed_methods)] // a test reads its case files
+
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use influxgate::query::influxql::parse_statements;
@@ -15,15 +18,18 @@ fn case_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/influxql")
 }
 
-/// `(file, name, query, db, rp, now)` of every case; the expectations are the core test's.
-fn cases() -> Vec<(
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-)> {
+/// One case's inputs; the expectations are the core test's.
+#[derive(Default)]
+struct Case {
+    file: String,
+    name: String,
+    query: String,
+    db: String,
+    rp: Option<String>,
+    now: Option<String>,
+}
+
+fn cases() -> Vec<Case> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(case_dir())
         .expect("case dir")
         .map(|e| e.expect("entry").path())
@@ -36,27 +42,24 @@ fn cases() -> Vec<(
         let text = std::fs::read_to_string(&f).expect("read case");
         for line in text.lines() {
             if let Some(name) = line.strip_prefix("# ") {
-                out.push((
-                    file.clone(),
-                    name.to_owned(),
-                    String::new(),
-                    String::new(),
-                    None,
-                    None,
-                ));
+                out.push(Case {
+                    file: file.clone(),
+                    name: name.to_owned(),
+                    ..Case::default()
+                });
                 continue;
             }
             let Some(last) = out.last_mut() else { continue };
             if let Some((k, v)) = line.split_once(": ") {
                 match k {
-                    "query" => last.2 = v.to_owned(),
-                    "db" => last.3 = v.to_owned(),
-                    "rp" => last.4 = Some(v.to_owned()),
-                    "now" => last.5 = Some(v.to_owned()),
+                    "query" => last.query = v.to_owned(),
+                    "db" => last.db = v.to_owned(),
+                    "rp" => last.rp = Some(v.to_owned()),
+                    "now" => last.now = Some(v.to_owned()),
                     _ => {}
                 }
             } else if line == "db:" {
-                last.3 = String::new();
+                last.db = String::new();
             }
         }
     }
@@ -65,7 +68,7 @@ fn cases() -> Vec<(
 
 /// Drives a future that never waits on I/O (planning against in-memory tables) to completion
 /// without an async runtime.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
@@ -86,7 +89,15 @@ fn every_translation_plans() {
     let mut planned = 0;
     let mut failures = Vec::new();
     let all = cases();
-    for (file, name, query, db, rp, now) in &all {
+    for Case {
+        file,
+        name,
+        query,
+        db,
+        rp,
+        now,
+    } in &all
+    {
         let now = parse_rfc3339(now.as_deref().unwrap_or("2024-01-01T00:00:00Z")).unwrap();
         let Ok(stmts) = parse_statements(query) else {
             continue;
