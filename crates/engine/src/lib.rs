@@ -7,5 +7,3 @@ pub mod udf;
 
 pub use engine::{CATALOG, Engine, EngineError};
 pub use provider::{MeasurementTable, STORE_URL, ScanStats, Shared, StorageCatalog};
-
-pub mod udf;
