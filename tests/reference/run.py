@@ -357,7 +357,8 @@ def normalize(docs):
                 nr["error"] = True
             if r.get("partial"):
                 nr["partial"] = True
-            nr["series"] = [{k: s[k] for k in ("name", "tags", "columns", "values", "partial") if k in s}
+            nr["series"] = [{k: (tie_order(s[k]) if k == "values" else s[k])
+                             for k in ("name", "tags", "columns", "values", "partial") if k in s}
                             for s in r.get("series", [])]
             results.append(nr)
         if results or "results" in d:
@@ -366,7 +367,23 @@ def normalize(docs):
     return out
 
 
+def tie_order(values):
+    """Rows of a series with the same time in a canonical order. InfluxDB does not define the
+    order of points of different series that share a timestamp in one series (a raw SELECT
+    without GROUP BY): it depends on its shard iterators. Times themselves must still agree."""
+    out, i = [], 0
+    while i < len(values):
+        j = i
+        while j < len(values) and values[j][:1] == values[i][:1]:
+            j += 1
+        out.extend(sorted(values[i:j], key=lambda r: json.dumps(r, sort_keys=True)))
+        i = j
+    return out
+
+
 def csv_cells(text):
+    if text.startswith("error\n"):
+        return [["error"]]  # as for JSON, errors are compared by presence, not wording
     rows = []
     for line in text.splitlines():
         cells = []
@@ -448,10 +465,11 @@ def main():
                 print(q)
                 print("   ", r.get("csv") or json.dumps(r["docs"])[:2000])
             return 0
-        passed, allowed, failed, fixed = 0, 0, [], []
+        passed, allowed, failed, fixed, skipped = 0, 0, [], [], 0
         for q in queries:
             if args.engine_example and "@chunked" in q:
-                continue  # the example does not chunk
+                skipped += 1  # the example does not chunk
+                continue
             ref, got, diffs = h.check(q)
             if args.show and args.show in q:
                 print(q, "\n  influxdb:  ", json.dumps(ref)[:3000], "\n  influxgate:", json.dumps(got)[:3000])
@@ -470,7 +488,7 @@ def main():
         for q in fixed:
             print(f"NOW PASSING (remove from allowlist.txt): {q}")
         print(f"{len(queries)} queries: {passed} identical, {allowed} allow-listed differences, "
-              f"{len(failed)} failures")
+              f"{len(failed)} failures" + (f", {skipped} skipped" if skipped else ""))
         return 1 if failed else 0
     finally:
         h.close()
