@@ -153,6 +153,19 @@ fn whole(results: &[StatementResult]) -> Doc<'_> {
     )
 }
 
+/// Series InfluxDB 1.x answers in one piece even when chunking: those of the SHOW statements it
+/// executes directly (DATABASES, RETENTION POLICIES, MEASUREMENTS, TAG KEYS, TAG VALUES). SHOW
+/// SERIES and SHOW FIELD KEYS run as queries and are chunked like SELECT.
+fn unchunked(s: &Series) -> bool {
+    let cols: Vec<&str> = s.columns.iter().map(String::as_str).collect();
+    match cols.as_slice() {
+        ["time", ..] => false,
+        ["key", "value"] | ["tagKey"] | ["name", "duration", ..] => true,
+        ["name"] => matches!(s.name.as_str(), "measurements" | "databases"),
+        _ => false,
+    }
+}
+
 /// InfluxDB 1.x's chunking: a statement without series or with an error is one document; a
 /// series is split into slices of `chunk_size` rows, each its own document, `partial` on the
 /// series when more of it follows and on the result when more of the statement follows.
@@ -175,6 +188,7 @@ fn chunk(results: &[StatementResult], chunk_size: usize) -> Vec<Doc<'_>> {
         }
         for (si, s) in r.series.iter().enumerate() {
             let n = s.values.len();
+            let size = if unchunked(s) { n.max(1) } else { size };
             let mut start = 0;
             loop {
                 let end = (start + size).min(n);

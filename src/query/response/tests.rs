@@ -391,6 +391,23 @@ fn chunked_json_matches_influxdb() {
             .unwrap()
             .ends_with("3.25]]}],\"partial\":true}]}\n")
     );
+    // SHOW MEASUREMENTS / TAG VALUES are not chunked by InfluxDB, SHOW SERIES is.
+    let measurements = Series {
+        name: "measurements".into(),
+        tags: vec![],
+        columns: vec!["name".into()],
+        values: vec![vec![s("cpu")], vec![s("mem")]],
+    };
+    let chunks = render_v1_chunks(
+        &[StatementResult::ok(0, vec![measurements, show_series()])],
+        json(),
+        1,
+    );
+    assert_eq!(chunks.len(), 4);
+    assert_eq!(
+        std::str::from_utf8(&chunks[0]).unwrap(),
+        "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"cpu\"],[\"mem\"]]}],\"partial\":true}]}\n"
+    );
     let r = render_v1_chunked(
         &[StatementResult::error(0, "unsupported mean iterator type")],
         json(),
