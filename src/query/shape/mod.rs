@@ -508,3 +508,6 @@ fn interpolate(a: &Value, b: &Value, step: usize, steps: usize) -> Value {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
