@@ -7,7 +7,7 @@
 use arrow_array::RecordBatch;
 
 use crate::query::influxql::{ParseError, parse_statements};
-use crate::query::params::{V1QueryParams, V3Format, V3QueryParams};
+use crate::query::params::{V1Format, V1QueryParams, V3Format, V3QueryParams};
 use crate::query::response::{
     StatementResult, V1Options, render_v1, render_v1_chunked, render_v1_error, render_v3_batches,
     render_v3_series,
@@ -74,8 +74,14 @@ impl QueryPlan {
         now_ns: i64,
         schema: &dyn QuerySchema,
     ) -> Result<Self, Response> {
+        // influxdb-python decodes a msgpack body as one document, so a chunked answer (several
+        // documents) is sent as JSON lines, which every client reads.
+        let format = match (params.chunked, params.format) {
+            (true, V1Format::MsgPack) => V1Format::Json,
+            (_, f) => f,
+        };
         let options = V1Options {
-            format: params.format,
+            format,
             epoch: params.epoch,
             pretty: params.pretty,
         };
