@@ -24,6 +24,9 @@ python3 -m pip install --quiet --disable-pip-version-check -r tests/clients/requ
 step "setup: Node client libraries"
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 
+step "setup: InfluxDB 1.x as the reference server for InfluxQL answers"
+command -v influxd >/dev/null || { apt-get update -qq && apt-get install -y -qq influxdb; }
+
 step "setup: wasm-bindgen and worker-build (skipped when installed at the right version)"
 export PATH="$HOME/.cargo/bin:$PATH"
 wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p' | head -1)
@@ -60,6 +63,9 @@ export INFLUXGATE_BIN="$ROOT/target/debug/influxgate"
 python3 -m pytest -q tests/clients
 (cd tests/clients && node --test --test-concurrency=1 ./*.test.mjs)
 (cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs)
+
+step "reference: the same queries on InfluxDB 1.x and influxgate, answers compared"
+python3 -m pytest -q tests/reference
 
 step "Cloudflare Worker under miniflare (upstream and R2 modes, real upstream server)"
 (cd tests/worker && npm ci --no-audit --no-fund --loglevel=error)
