@@ -206,44 +206,35 @@ fn influxql_translation_cases() {
     eprintln!("{total} InfluxQL translation cases passed");
 }
 
-/// Parse + translate time of a typical Grafana panel query; the figure in BENCHMARKS.md
-/// ("Translate") comes from
-/// `cargo test -p influxgate --release --test influxql_translate -- --ignored --nocapture`.
+/// `translate_text` (behind `influxgate translate`): SQL and plan per statement, or an error
+/// with the parse position.
 #[test]
-#[ignore = "timing, run by hand in release mode"]
-fn timing_grafana_query() {
-    let schema = JsonSchema::from_json(
-        &std::fs::read_to_string(case_dir().join("schema.json")).expect("schema.json"),
+fn translate_text_formats_statements_and_errors() {
+    use influxgate::query::translate::translate_text;
+    let schema = JsonSchema::from_json(r#"{"cpu": {"tags": ["host"], "fields": {"v": "float"}}}"#)
+        .expect("valid schema");
+    let out = translate_text(
+        "SELECT v FROM cpu; SHOW MEASUREMENTS",
+        "db",
+        None,
+        &schema,
+        0,
     )
-    .expect("valid schema");
-    let query = "SELECT mean(\"usage_idle\") AS \"idle\", max(\"usage_user\") FROM \"cpu\" \
-        WHERE (\"host\" =~ /^(server01|server02)$/ AND \"cpu\" = 'cpu-total') \
-        AND time >= 1704063600000ms and time <= 1704067200000ms \
-        GROUP BY time(1m), \"host\" fill(null)";
-    let ctx = TranslateContext {
-        database: "telegraf",
-        retention_policy: None,
-        now: 1_704_067_200_000_000_000,
-        schema: &schema,
-    };
-    let run = || {
-        let stmts = parse_statements(query).expect("parses");
-        let t = translate(&stmts[0], &ctx).expect("translates");
-        std::hint::black_box(t);
-    };
-    for _ in 0..1_000 {
-        run();
-    }
-    let n = 20_000;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        run();
-    }
-    let per = start.elapsed() / n;
-    let parse_start = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(parse_statements(query).expect("parses"));
-    }
-    let parse = parse_start.elapsed() / n;
-    eprintln!("parse+translate: {per:?} per query (parse alone {parse:?})");
+    .expect("translates");
+    assert!(
+        out.contains("-- statement 0: SELECT v FROM cpu\nsql: SELECT"),
+        "{out}"
+    );
+    assert!(out.contains("plan: series=cpu columns=[v=$1]"), "{out}");
+    assert!(
+        out.contains("-- statement 1: SHOW MEASUREMENTS\nanswer:"),
+        "{out}"
+    );
+    let err = translate_text("SELECT FROM cpu", "db", None, &schema, 0).unwrap_err();
+    assert!(
+        err.starts_with("parse error:") && err.contains("line 1, char"),
+        "{err}"
+    );
+    let err = translate_text("SELECT v FROM cpu", "", None, &schema, 0).unwrap_err();
+    assert!(err.contains("database name required"), "{err}");
 }
