@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arrow::array::RecordBatch;
-use influxgate::query::translate::{JsonSchema, MeasurementSchema, QuerySchema};
-use influxgate::schema::ColumnType;
+use influxgate::query::translate::QuerySchema;
 use influxgate::write::line_protocol::FieldValue;
 use influxgate::write::rows;
 use influxgate_storage::Storage;
@@ -116,31 +115,6 @@ pub fn catalog_schema(data_dir: &std::path::Path) -> Result<Box<dyn QuerySchema>
         let storage = Storage::open(config).await.map_err(|e| e.to_string())?;
         let catalog = storage.catalog();
         storage.shutdown().await.map_err(|e| e.to_string())?;
-        Ok(Box::new(JsonSchema::from_databases(
-            catalog
-                .databases
-                .iter()
-                .map(|(db, d)| {
-                    let tables = d
-                        .tables
-                        .iter()
-                        .map(|(t, ts)| {
-                            let mut m = MeasurementSchema::default();
-                            for (c, ty) in &ts.columns {
-                                match ty {
-                                    ColumnType::Tag => m.tags.push(c.clone()),
-                                    ColumnType::Field(f) => {
-                                        m.fields.insert(c.clone(), *f);
-                                    }
-                                    ColumnType::Time => {}
-                                }
-                            }
-                            (t.clone(), m)
-                        })
-                        .collect();
-                    (db.clone(), tables)
-                })
-                .collect(),
-        )) as Box<dyn QuerySchema>)
+        Ok(Box::new(crate::server::CatalogView(catalog)) as Box<dyn QuerySchema>)
     })
 }

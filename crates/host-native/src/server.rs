@@ -73,7 +73,7 @@ struct AppState {
 }
 
 /// The storage catalog as both the write path's and the translator's schema.
-struct CatalogView(Arc<Catalog>);
+pub(crate) struct CatalogView(pub(crate) Arc<Catalog>);
 
 impl Schema for CatalogView {
     fn column(&self, database: &str, table: &str, column: &str) -> Option<ColumnType> {
