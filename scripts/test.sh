@@ -33,6 +33,11 @@ wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*
 [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wbg" ] || cargo install wasm-bindgen-cli --version "$wbg"
 [ "$(worker-build --version 2>/dev/null | head -1)" = "0.8.7" ] || cargo install worker-build --version 0.8.7
 
+step "setup: wasmtime for the Spin component (skipped when installed at the right version)"
+[ "$(wasmtime --version 2>/dev/null | awk '{print $2}')" = "48.0.8" ] ||
+  cargo install wasmtime-cli --version 48.0.8 --locked --no-default-features \
+    --features run,serve,cranelift,component-model,component-model-async
+
 step "setup: browser playground (Chromium, playwright-core, wasm into www/pkg)"
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
@@ -73,6 +78,13 @@ cargo clippy -p influxgate-worker --target wasm32-unknown-unknown --locked -- -D
 cargo clippy -p influxgate-worker --target wasm32-unknown-unknown --locked --no-default-features -- -D warnings
 WASM_OPT=none tests/worker/build.sh
 node --test tests/worker/
+
+step "Spin component under wasmtime serve (real upstream server) and the WIT core component (jco)"
+(cd tests/spin && npm ci --no-audit --no-fund --loglevel=error)
+cargo clippy -p influxgate-spin --target wasm32-wasip2 --locked -- -D warnings
+cargo clippy -p influxgate-core-component --target wasm32-unknown-unknown --locked -- -D warnings
+tests/spin/build.sh
+(cd tests/spin && node --test --test-concurrency=1 ./*.test.mjs)
 
 if [ -x fuzz/run.sh ]; then
   step "fuzz (bounded)"

@@ -165,6 +165,67 @@ impl TokenStore {
     }
 }
 
+/// The JSON tokens file every host reads (native `--tokens-file`, the Worker's and the Spin
+/// component's `INFLUXGATE_TOKENS`): `{"tokens": [{"name": "telegraf", "sha256": "<hex>",
+/// "permissions": [{"access": "write", "database": "telegraf"}]}]}`. An entry may give `"token"`
+/// in clear instead of `"sha256"`; only its digest is kept.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TokenFile {
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// One entry of a [`TokenFile`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TokenSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub permissions: Vec<Permission>,
+}
+
+/// Read and write on every database.
+pub fn admin_permissions() -> Vec<Permission> {
+    vec![
+        Permission::all(Access::Read),
+        Permission::all(Access::Write),
+    ]
+}
+
+impl TokenStore {
+    /// Add every entry of a [`TokenFile`] given as JSON. Errors name the entry at fault.
+    pub fn add_json(&mut self, json: &str) -> Result<(), String> {
+        let file: TokenFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        for spec in file.tokens {
+            match (spec.sha256, spec.token) {
+                (Some(digest), _) => self
+                    .add_hashed(&spec.name, &digest, spec.permissions)
+                    .map_err(|e| e.to_string())?,
+                (None, Some(token)) => self.add(&spec.name, &token, spec.permissions),
+                (None, None) => {
+                    return Err(format!(
+                        "token {} has neither \"sha256\" nor \"token\"",
+                        quote(&spec.name)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Add one admin token (read and write everywhere), in clear or as `sha256:<hex>`.
+    pub fn add_admin(&mut self, token: &str) -> Result<(), String> {
+        if token.starts_with("sha256:") {
+            self.add_hashed("admin", token, admin_permissions())
+                .map_err(|e| e.to_string())
+        } else {
+            self.add("admin", token, admin_permissions());
+            Ok(())
+        }
+    }
+}
+
 /// Extract the token from the `Authorization` header value or, where allowed, the `p` parameter.
 /// `Ok(None)` means no credentials were given.
 pub fn credentials<'a>(
@@ -226,6 +287,32 @@ mod tests {
         )
         .unwrap();
         s
+    }
+
+    #[test]
+    fn token_file_json() {
+        let mut s = TokenStore::default();
+        s.add_json(&format!(
+            r#"{{"tokens":[{{"name":"w","token":"wt","permissions":[{{"access":"write","database":"db"}}]}},
+                {{"name":"r","sha256":"{}","permissions":[{{"access":"read","database":"*"}}]}}]}}"#,
+            hash_token("rt")
+        ))
+        .unwrap();
+        s.add_admin(&format!("sha256:{}", hash_token("at")))
+            .unwrap();
+        s.add_admin("clear").unwrap();
+        assert_eq!(s.len(), 4);
+        assert!(s.lookup("wt").unwrap().allows(Access::Write, "db/rp"));
+        assert!(!s.lookup("wt").unwrap().allows(Access::Read, "db"));
+        assert!(s.lookup("rt").unwrap().allows(Access::Read, "other"));
+        assert!(s.lookup("at").unwrap().allows(Access::Write, "x"));
+        assert!(s.lookup("clear").unwrap().allows(Access::Read, "x"));
+        let err = s
+            .add_json(r#"{"tokens":[{"name":"n","permissions":[]}]}"#)
+            .unwrap_err();
+        assert!(err.contains("\"n\" has neither"), "{err}");
+        assert!(s.add_json("{").is_err());
+        assert!(s.add_admin("sha256:zz").is_err());
     }
 
     #[test]

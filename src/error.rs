@@ -75,6 +75,9 @@ pub enum Error {
         message: String,
         retry_after_secs: u32,
     },
+    /// An edge host's upstream refused a forwarded write with this 4xx status.
+    #[error("upstream rejected the write: {message}")]
+    UpstreamRejected { status: u16, message: String },
     /// A query the client sent that we cannot run.
     #[error("{0}")]
     UnprocessableEntity(String),
@@ -102,6 +105,15 @@ impl Error {
             Error::Unavailable { .. } => "unavailable",
             Error::UnprocessableEntity(_) => "unprocessable entity",
             Error::Internal(_) => "internal error",
+            Error::UpstreamRejected { status, .. } => match status {
+                401 => "unauthorized",
+                403 => "forbidden",
+                404 => "not found",
+                405 => "method not allowed",
+                413 => "request too large",
+                422 => "unprocessable entity",
+                _ => "invalid",
+            },
         }
     }
 
@@ -123,6 +135,11 @@ impl Error {
             Error::Overloaded { .. } => 429,
             Error::Internal(_) => 500,
             Error::Unavailable { .. } => 503,
+            // The upstream's own status where InfluxDB has a code for it, else 400.
+            Error::UpstreamRejected { status, .. } => match status {
+                401 | 403 | 404 | 405 | 413 | 422 => *status,
+                _ => 400,
+            },
             Error::MalformedAuthorization(_)
             | Error::InvalidParameter(_)
             | Error::UnsupportedEncoding(_)

@@ -5,7 +5,7 @@ use crate::config::{Config, MAX_LISTED_ERRORS};
 use crate::error::Error;
 use crate::query::params::{V1QueryParams, V3QueryParams};
 use crate::query::run::QueryPlan;
-use crate::query::translate::EmptyQuerySchema;
+use crate::query::translate::{EmptyQuerySchema, JsonSchema};
 use crate::request::Request;
 use crate::response::Response;
 use crate::routes::{Api, Route, route};
@@ -153,8 +153,37 @@ fn dispatch(
                 sql: sql.to_string(),
             })
         }
+        Route::Schema => {
+            let db = params.get("db").filter(|d| !d.is_empty());
+            authorize(token, Access::Read, db.unwrap_or("*"))?;
+            let qs = schema.query_schema().unwrap_or(&EmptyQuerySchema);
+            let doc = JsonSchema::snapshot(qs, db).to_json();
+            Ok(Action::Respond(Response {
+                status: 200,
+                headers: vec![("Content-Type", "application/json".to_string())],
+                body: doc.into_bytes(),
+            }))
+        }
         Route::Preflight | Route::Playground => unreachable!("answered above"),
     }
+}
+
+/// Whether `req` is an authenticated InfluxQL query, for which an edge host fetches the schema
+/// from its upstream before calling [`handle`] (and only then: a stranger cannot make it call).
+pub fn wants_query_schema(req: &Request<'_>, config: &Config) -> bool {
+    let Ok(route) = route(req.method, req.path) else {
+        return false;
+    };
+    if !matches!(route, Route::QueryV1 | Route::QueryInfluxqlV3) {
+        return false;
+    }
+    let params = req.params();
+    let query_token = if route.allows_query_token() {
+        params.get("p")
+    } else {
+        None
+    };
+    authenticate(config, req.header("Authorization"), query_token).is_ok()
 }
 
 /// `None` when auth is disabled; otherwise the token's entry or the 400/401.

@@ -15,6 +15,8 @@ pub const WRITE_ARROW: &str = "/api/v3/internal/write_arrow";
 /// influxgate's internal SQL endpoint for edge hosts: the body is SQL, the answer an Arrow IPC
 /// stream (see `upstream`).
 pub const QUERY_ARROW: &str = "/api/v3/internal/query_arrow";
+/// The catalog as JSON for edge hosts, which translate InfluxQL without storage of their own.
+pub const SCHEMA: &str = "/api/v3/internal/schema";
 /// The browser playground, served by hosts that embed it.
 pub const PLAYGROUND: &str = "/";
 
@@ -37,6 +39,7 @@ pub enum Route {
     QueryV1,
     /// SQL translated at the edge, answered as Arrow IPC.
     QueryArrow,
+    Schema,
     QuerySqlV3,
     QueryInfluxqlV3,
     Playground,
@@ -66,6 +69,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("POST", WRITE_V2) => Route::Write(Api::V2),
         ("POST", WRITE_ARROW) => Route::WriteArrow,
         ("POST", QUERY_ARROW) => Route::QueryArrow,
+        ("GET", SCHEMA) => Route::Schema,
         ("GET" | "POST", QUERY_V1) => Route::QueryV1,
         ("GET" | "POST", QUERY_SQL_V3) => Route::QuerySqlV3,
         ("GET" | "POST", QUERY_INFLUXQL_V3) => Route::QueryInfluxqlV3,
@@ -78,8 +82,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
         ("OPTIONS", _) => Route::Preflight,
         (
             _,
-            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_ARROW | QUERY_V1
-            | QUERY_SQL_V3 | QUERY_INFLUXQL_V3 | PLAYGROUND,
+            PING | HEALTH | METRICS | WRITE_V1 | WRITE_V2 | WRITE_ARROW | QUERY_ARROW | SCHEMA
+            | QUERY_V1 | QUERY_SQL_V3 | QUERY_INFLUXQL_V3 | PLAYGROUND,
         ) => {
             return Err(Error::MethodNotAllowed {
                 method: method.to_string(),
@@ -105,6 +109,11 @@ mod tests {
         assert_eq!(route("GET", "/nope"), Err(Error::NotFound));
         assert!(matches!(
             route("GET", "/write"),
+            Err(Error::MethodNotAllowed { .. })
+        ));
+        assert_eq!(route("GET", SCHEMA), Ok(Route::Schema));
+        assert!(matches!(
+            route("POST", SCHEMA),
             Err(Error::MethodNotAllowed { .. })
         ));
         assert!(Route::Write(Api::V1).allows_query_token());

@@ -131,3 +131,89 @@ fn empty_results_look_like_influxdb() {
         serde_json::json!({"results": [{"statement_id": 0}]})
     );
 }
+
+/// The schema endpoint edge hosts fetch before translating: the host's catalog as JSON, only
+/// for a token that may read, and readable back as a `JsonSchema` that answers like the original.
+#[test]
+fn schema_endpoint_for_edge_hosts() {
+    let multi = JsonSchema::from_json(
+        r#"{"databases": {"db": {"cpu": {"tags": ["host", "region"], "fields": {"usage": "float"}}},
+                          "other": {"mem": {"fields": {"free": "integer"}}}}}"#,
+    )
+    .unwrap();
+    let get = |query: &str, token: &str| {
+        let auth = format!("Token {token}");
+        let headers = [("Authorization", auth.as_str())];
+        let req = Request {
+            method: "GET",
+            path: influxgate::routes::SCHEMA,
+            query,
+            headers: &headers,
+            body: b"",
+        };
+        match handle(&req, 0, &config(), &multi) {
+            Action::Respond(r) => r,
+            other => panic!("{other:?}"),
+        }
+    };
+    let r = get("db=db", "reader");
+    assert_eq!(r.status, 200);
+    let back = JsonSchema::from_json(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(back.databases(), vec!["db".to_string()]);
+    assert_eq!(back.tag_keys("db", "cpu"), vec!["host", "region"]);
+    assert_eq!(
+        back.column("db", "cpu", "usage"),
+        Some(ColumnType::Field(influxgate::FieldType::Float))
+    );
+    assert_eq!(back.column("db", "cpu", "host"), Some(ColumnType::Tag));
+    assert_eq!(back.column("db", "cpu", "time"), Some(ColumnType::Time));
+    assert_eq!(back.column("db", "cpu", "nope"), None);
+    // Every database needs read on all; the reader may read `db` only.
+    assert_eq!(get("", "reader").status, 403);
+    assert_eq!(get("db=other", "reader").status, 403);
+    assert_eq!(get("db=db", "nobody").status, 401);
+    let mut admin = config();
+    admin.tokens.add_admin("admin").unwrap();
+    let req = Request {
+        method: "GET",
+        path: influxgate::routes::SCHEMA,
+        query: "",
+        headers: &[("Authorization", "Token admin")],
+        body: b"",
+    };
+    let Action::Respond(r) = handle(&req, 0, &admin, &multi) else {
+        panic!("not answered")
+    };
+    let all = JsonSchema::from_json(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(all, multi);
+}
+
+/// An edge host asks for the schema only for an authenticated InfluxQL query.
+#[test]
+fn edge_fetches_the_schema_only_for_authenticated_influxql() {
+    let c = config();
+    let wants = |method, path, query, headers: &[(&str, &str)]| {
+        influxgate::handler::wants_query_schema(
+            &Request {
+                method,
+                path,
+                query,
+                headers,
+                body: b"",
+            },
+            &c,
+        )
+    };
+    assert!(wants("GET", "/query", "q=SHOW+DATABASES", AUTH));
+    assert!(wants("GET", "/query", "q=x&p=reader", &[]));
+    assert!(wants("POST", "/api/v3/query_influxql", "db=db&q=x", AUTH));
+    assert!(!wants("GET", "/api/v3/query_influxql", "q=x&p=reader", &[]));
+    assert!(!wants(
+        "GET",
+        "/query",
+        "q=x",
+        &[("Authorization", "Token wrong")]
+    ));
+    assert!(!wants("GET", "/api/v3/query_sql", "db=db&q=x", AUTH));
+    assert!(!wants("POST", "/write", "db=db", AUTH));
+}

@@ -80,3 +80,37 @@ test("influx (1.x client) writePoints with precision and retention policy", asyn
   const rp = execFileSync(BIN, ["export", "--data-dir", srv.dir, "--db", "legacy/week"], { encoding: "utf8" });
   assert.match(rp, /"room":"rp"/);
 });
+
+test("influx (1.x client) query(): raw rows, GROUP BY a tag, SHOW statements, auth", async () => {
+  const srv = await startServer();
+  const client = new Influx.InfluxDB({ host: "127.0.0.1", port: srv.port, database: "q", username: "u", password: TOKEN });
+  const points = [];
+  for (let i = 0; i < 30; i++) {
+    points.push({ measurement: "temp", tags: { room: `r${i % 3}` }, fields: { c: i, ok: i % 2 === 0 }, timestamp: 1700000000 + i });
+  }
+  await client.writePoints(points, { precision: "s" });
+  try {
+    const raw = await client.query("SELECT c, ok FROM temp WHERE room = 'r1' ORDER BY time LIMIT 3");
+    assert.deepEqual(
+      raw.map((r) => [r.time.getNanoTime(), r.c, r.ok]),
+      [["1700000001000000000", 1, false], ["1700000004000000000", 4, true], ["1700000007000000000", 7, false]],
+    );
+    const grouped = await client.query("SELECT count(c), max(c) FROM temp GROUP BY room");
+    assert.deepEqual(grouped.groups().map((g) => g.tags.room), ["r0", "r1", "r2"]);
+    assert.deepEqual(grouped.map((r) => [r.room, r.count, r.max]), [["r0", 10, 27], ["r1", 10, 28], ["r2", 10, 29]]);
+    // Several statements in one call come back as one result array each.
+    const [mean, last] = await client.query(["SELECT mean(c) FROM temp WHERE room = 'r0'", "SELECT last(c) FROM temp"]);
+    assert.equal(mean[0].mean, 13.5);
+    assert.equal(last[0].last, 29);
+    assert.deepEqual(await client.getMeasurements(), ["temp"]);
+    assert.ok((await client.getDatabaseNames()).includes("q"));
+    const values = await client.query("SHOW TAG VALUES FROM temp WITH KEY = room");
+    assert.deepEqual(values.map((r) => r.value), ["r0", "r1", "r2"]);
+    const fields = await client.query("SHOW FIELD KEYS FROM temp");
+    assert.deepEqual(fields.map((r) => [r.fieldKey, r.fieldType]), [["c", "float"], ["ok", "boolean"]]);
+    const stranger = new Influx.InfluxDB({ host: "127.0.0.1", port: srv.port, database: "q", username: "u", password: "wrong" });
+    await assert.rejects(stranger.query("SELECT * FROM temp"), /unauthorized|401/);
+  } finally {
+    await stopAndExport(srv, "q");
+  }
+});

@@ -287,6 +287,28 @@ test("queries are translated at the edge and run on the upstream", async () => {
     values: [[1700000003, 0.3, 3]],
   });
   assert.deepEqual(body.results[1].series[0].values[0].slice(1), [4]);
+  // Statements that need the schema (wildcards, SHOW, GROUP BY a tag): the edge fetched the
+  // upstream's catalog from /api/v3/internal/schema.
+  r = await q(
+    edge.url,
+    "SELECT * FROM cpu WHERE host = 'basic'; SHOW MEASUREMENTS; SELECT count(usage) FROM cpu GROUP BY host; SHOW FIELD KEYS FROM cpu",
+    "&epoch=s",
+  );
+  text = await r.text();
+  assert.equal(r.status, 200, text);
+  const [star, measurements, byHost, fieldKeys] = JSON.parse(text).results;
+  assert.deepEqual(star.series[0].columns, ["time", "host", "msg", "n", "ok", "usage"], text);
+  assert.deepEqual(star.series[0].values, [[1700000003, "basic", "x 3", 3, true, 0.3]]);
+  assert.ok(measurements.series[0].values.some((v) => v[0] === "cpu"), text);
+  assert.deepEqual(byHost.series.map((s) => s.tags.host).sort(), ["basic", "bearer", "query", "token"]);
+  assert.deepEqual(fieldKeys.series[0].values, [["msg", "string"], ["n", "integer"], ["ok", "boolean"], ["usage", "float"]]);
+  // The v3 InfluxQL endpoint too.
+  r = await fetch(`${edge.url}/api/v3/query_influxql?db=edge&format=jsonl&q=${encodeURIComponent("SELECT * FROM cpu WHERE host = 'token'")}`, {
+    headers: auth(ADMIN),
+  });
+  text = await r.text();
+  assert.equal(r.status, 200, text);
+  assert.equal(JSON.parse(text.trim().split("\n")[0]).msg, "x 1", text);
   // A statement error is per statement, HTTP 200.
   r = await q(edge.url, "SELECT nope(usage) FROM cpu");
   assert.equal(r.status, 200);

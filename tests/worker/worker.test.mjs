@@ -464,8 +464,7 @@ describe("against a real influxgate serve", { skip: haveBin ? false : `no influx
   });
 
   test("queries through the Worker: SQL runs upstream, InfluxQL is translated and shaped at the edge",
-    { skip: coreHasQueries ? false : "the core has no Action::Query yet",
-      todo: "InfluxQL at the edge needs the upstream's schema (measurements, tags, fields): no endpoint serves it yet" },
+    { skip: coreHasQueries ? false : "the core has no Action::Query yet" },
     async () => {
     const dir = mkdtempSync(join(tmpdir(), "ig-worker-q-"));
     const { child, url } = await serve(dir);
@@ -481,6 +480,20 @@ describe("against a real influxgate serve", { skip: haveBin ? false : `no influx
       const body = await q.json();
       assert.equal(body.results[0].series?.[0]?.name, "cpu", JSON.stringify(body));
       assert.deepEqual(body.results[0].series[0].values, [[1700000000, 1.5, 2], [1700000001, 2, null]]);
+      // Statements that need the upstream's schema: wildcard, SHOW, GROUP BY a tag.
+      q = await fetch(w.url + "/query?db=edge&epoch=s&q=" + encodeURIComponent(
+        "SELECT * FROM cpu; SHOW MEASUREMENTS; SELECT max(usage) FROM cpu GROUP BY host; SHOW TAG VALUES WITH KEY = host"), { headers: auth });
+      const text = await q.text();
+      assert.equal(q.status, 200, text);
+      const [star, ms, byHost, tagValues] = JSON.parse(text).results;
+      assert.deepEqual(star.series[0].columns, ["time", "host", "n", "usage"], text);
+      assert.deepEqual(star.series[0].values, [[1700000000, "a", 2, 1.5], [1700000001, "b", null, 2]]);
+      assert.deepEqual(ms.series[0].values, [["cpu"]]);
+      assert.deepEqual(byHost.series.map((s) => [s.tags.host, s.values[0][1]]), [["a", 1.5], ["b", 2]]);
+      assert.deepEqual(tagValues.series[0].values, [["host", "a"], ["host", "b"]]);
+      // A bad token is refused at the edge, before any upstream call.
+      q = await fetch(w.url + "/query?db=edge&q=SHOW+MEASUREMENTS", { headers: { Authorization: "Token no" } });
+      assert.equal(q.status, 401);
     } finally {
       await w.mf.dispose();
       await stop(child);

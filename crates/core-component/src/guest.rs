@@ -1,11 +1,8 @@
 //! The bindings and the exported functions (wasm32 only: the export names of a component
 //! are not valid symbol names for a native shared library).
 
-use std::io::Cursor;
-
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
-use influxgate::auth::{Access, Permission, TokenStore};
+use influxgate::auth::TokenStore;
 use influxgate::query::influxql::parse_statements;
 use influxgate::query::params::{Epoch, V1Format};
 use influxgate::query::response::{
@@ -18,6 +15,7 @@ use influxgate::query::translate::{
 use influxgate::request::Params;
 use influxgate::routes::Api;
 use influxgate::schema::EmptySchema;
+use influxgate::upstream::decode_ipc;
 use influxgate::write::batch::{self, Rejected, TableBatch};
 use influxgate::write::gzip::decode_body;
 use influxgate::write::line_protocol::FieldValue;
@@ -213,53 +211,17 @@ impl write::Guest for Component {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct TokenFile {
-    tokens: Vec<TokenSpec>,
-}
-
-#[derive(serde::Deserialize)]
-struct TokenSpec {
-    name: String,
-    #[serde(default)]
-    sha256: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
-    permissions: Vec<Permission>,
-}
-
 fn config(c: &gateway::Config) -> Result<Config, String> {
     let mut store = TokenStore::default();
     if let Some(json) = &c.tokens_json {
-        let file: TokenFile =
-            serde_json::from_str(json).map_err(|e| format!("tokens-json is not valid: {e}"))?;
-        for spec in file.tokens {
-            match (spec.sha256, spec.token) {
-                (Some(digest), _) => store
-                    .add_hashed(&spec.name, &digest, spec.permissions)
-                    .map_err(|e| format!("tokens-json: {e}"))?,
-                (None, Some(token)) => store.add(&spec.name, &token, spec.permissions),
-                (None, None) => {
-                    return Err(format!(
-                        "tokens-json: token {:?} has neither \"sha256\" nor \"token\"",
-                        spec.name
-                    ));
-                }
-            }
-        }
+        store
+            .add_json(json)
+            .map_err(|e| format!("tokens-json is not valid: {e}"))?;
     }
     if let Some(token) = &c.admin_token {
-        let admin = vec![
-            Permission::all(Access::Read),
-            Permission::all(Access::Write),
-        ];
-        if token.starts_with("sha256:") {
-            store
-                .add_hashed("admin", token, admin)
-                .map_err(|e| format!("admin-token: {e}"))?;
-        } else {
-            store.add("admin", token, admin);
-        }
+        store
+            .add_admin(token)
+            .map_err(|e| format!("admin-token: {e}"))?;
     }
     Ok(Config {
         tokens: store,
@@ -374,10 +336,7 @@ fn shape(parts: Vec<SqlResult>) -> Result<Vec<Series>, String> {
     for (i, part) in parts.into_iter().enumerate() {
         let plan: ShapePlan = serde_json::from_str(&part.plan_json)
             .map_err(|e| format!("result {i}: invalid plan-json: {e}"))?;
-        let reader = StreamReader::try_new(Cursor::new(part.arrow_ipc), None)
-            .map_err(|e| format!("result {i}: invalid Arrow IPC stream: {e}"))?;
-        let b = reader
-            .collect::<Result<Vec<RecordBatch>, _>>()
+        let b = decode_ipc(&part.arrow_ipc)
             .map_err(|e| format!("result {i}: invalid Arrow IPC stream: {e}"))?;
         plans.push(plan);
         batches.push(b);

@@ -7,51 +7,14 @@
 
 use std::path::Path;
 
-use influxgate::auth::{Access, Permission, TokenStore, hash_token};
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct TokenFile {
-    pub tokens: Vec<TokenSpec>,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct TokenSpec {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    pub permissions: Vec<Permission>,
-}
-
-fn admin_permissions() -> Vec<Permission> {
-    vec![
-        Permission::all(Access::Read),
-        Permission::all(Access::Write),
-    ]
-}
+use influxgate::auth::{TokenFile, TokenSpec, TokenStore, admin_permissions, hash_token};
 
 pub fn load_file(path: &Path, store: &mut TokenStore) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
-    let file: TokenFile = serde_json::from_str(&text)
-        .map_err(|e| format!("tokens file {} is not valid: {e}", path.display()))?;
-    for spec in file.tokens {
-        match (&spec.sha256, &spec.token) {
-            (Some(digest), _) => store
-                .add_hashed(&spec.name, digest, spec.permissions)
-                .map_err(|e| format!("tokens file {}: {e}", path.display()))?,
-            (None, Some(token)) => store.add(&spec.name, token, spec.permissions),
-            (None, None) => {
-                return Err(format!(
-                    "tokens file {}: token {:?} has neither \"sha256\" nor \"token\"",
-                    path.display(),
-                    spec.name
-                ));
-            }
-        }
-    }
-    Ok(())
+    store
+        .add_json(&text)
+        .map_err(|e| format!("tokens file {} is not valid: {e}", path.display()))
 }
 
 /// A fresh random admin token: 32 bytes from the OS, hex.
@@ -108,6 +71,7 @@ pub fn configure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use influxgate::auth::Access;
 
     #[test]
     fn generates_once_and_reloads_the_digest() {

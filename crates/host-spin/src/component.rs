@@ -8,13 +8,12 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http_body_util::{BodyExt as _, Full};
 use influxgate::response::Response as CoreResponse;
-use influxgate::schema::EmptySchema;
+use influxgate::schema::{EmptySchema, Schema};
+use influxgate::upstream::forward::{self, Answer, Outgoing, UpstreamKind};
+use influxgate::upstream::settings::{EdgeSettings as Settings, Mode};
 use influxgate::{Action, Error, Request as CoreRequest, handle};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::wasip3::clocks::{monotonic_clock, system_clock};
-
-use crate::settings::Settings;
-use crate::upstream::{self, Answer, Outgoing};
 
 thread_local! {
     /// The environment is fixed for an instance's life: read it once.
@@ -25,9 +24,11 @@ fn settings() -> Result<Rc<Settings>, String> {
     SETTINGS.with(|cell| {
         cell.get_or_init(|| {
             let env = spin_sdk::wasip3::cli::environment::get_environment();
-            Settings::from_lookup(|name| {
-                env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-            })
+            Settings::from_lookup(
+                |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+                "influxgate-spin",
+                false,
+            )
             .map(Rc::new)
         })
         .clone()
@@ -100,25 +101,44 @@ async fn serve(req: Request, s: &Settings) -> CoreResponse {
         headers: &header_refs,
         body: &body,
     };
-    match handle(&core_req, now_ns, &s.config, &EmptySchema) {
+    // Settings refuse every mode but `upstream` here (`allow_r2` is false).
+    let Mode::Upstream(up) = &s.mode else {
+        return CoreResponse::error(&Error::Internal("mode r2 is the Worker's".into()));
+    };
+    let retry = s.retry_after_secs;
+    let mut schema = None;
+    if up.kind == UpstreamKind::Influxgate
+        && influxgate::handler::wants_query_schema(&core_req, &s.config)
+    {
+        let answer = match up.schema_request() {
+            Ok(out) => send(out, up.timeout_ms).await,
+            Err(e) => return CoreResponse::error(&e),
+        };
+        match forward::schema_outcome(answer, retry) {
+            Ok(fetched) => schema = Some(fetched),
+            Err(resp) => return resp,
+        }
+    }
+    let schema: &dyn Schema = match &schema {
+        Some(fetched) => fetched,
+        None => &EmptySchema,
+    };
+    match handle(&core_req, now_ns, &s.config, schema) {
         Action::Write(plan) => {
-            let answer = match upstream::prepare(&s.upstream, &plan) {
-                Ok(out) => send(out, s.upstream.timeout_ms).await,
+            let answer = match up.write_request(&plan) {
+                Ok(out) => send(out, up.timeout_ms).await,
                 Err(e) => return plan.failed(&e),
             };
-            upstream::outcome(&plan, answer, s.retry_after_secs)
+            forward::write_outcome(&plan, answer, retry)
         }
         Action::Query(plan) => {
             let mut results = Vec::new();
             for job in plan.jobs() {
-                let out = match upstream::prepare_query(&s.upstream, job.database, job.sql) {
-                    Ok(out) => out,
+                let answer = match up.query_request(job.database, job.sql) {
+                    Ok(out) => send(out, up.timeout_ms).await,
                     Err(e) => return CoreResponse::error(&e),
                 };
-                match upstream::query_outcome(
-                    send(out, s.upstream.timeout_ms).await,
-                    s.retry_after_secs,
-                ) {
+                match forward::query_outcome(answer, retry) {
                     Ok(result) => results.push(result),
                     Err(resp) => return resp,
                 }
@@ -129,9 +149,9 @@ async fn serve(req: Request, s: &Settings) -> CoreResponse {
     }
 }
 
-/// POST `out`; `Err` on a timeout or a connection error.
+/// Send `out`; `Err` on a timeout or a connection error.
 async fn send(out: Outgoing, timeout_ms: u32) -> Answer {
-    let mut builder = http::Request::builder().method("POST").uri(&out.url);
+    let mut builder = http::Request::builder().method(out.method).uri(&out.url);
     for (k, v) in &out.headers {
         builder = builder.header(*k, v);
     }

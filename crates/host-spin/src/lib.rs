@@ -2,14 +2,13 @@
 //! around the core, with the Cloudflare Worker's upstream mode.
 //!
 //! It collects the body (at most the limit + 1 bytes, so the core can answer 413), calls
-//! [`influxgate::handle`] with the request time from `wasi:clocks`, forwards accepted writes to
-//! the upstream with outbound `wasi:http` and answers only once the upstream accepted them
-//! (upstream down, 5xx or timeout: 503 with `Retry-After`). `/ping` and `/health` are answered
-//! locally. Configuration: [`settings`] (environment variables only, so the component runs
-//! unchanged under Spin and under `wasmtime serve`).
-
-pub mod settings;
-pub mod upstream;
+//! [`influxgate::handle`] with the request time from `wasi:clocks`, and sends what the core
+//! prepared ([`influxgate::upstream::forward`]) with outbound `wasi:http`: accepted writes are
+//! answered only once the upstream accepted them (upstream down, 5xx or timeout: 503 with
+//! `Retry-After`); InfluxQL is translated here with the upstream's schema and its SQL run
+//! upstream. `/ping` and `/health` are answered locally. Configuration:
+//! [`influxgate::upstream::settings`], from environment variables only, so the component runs
+//! unchanged under Spin and under `wasmtime serve`.
 
 #[cfg(target_arch = "wasm32")]
 mod component;

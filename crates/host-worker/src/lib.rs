@@ -8,8 +8,6 @@
 // The clock ban in clippy.toml is for the core; a host reads the time (from the JS `Date`).
 #![allow(clippy::disallowed_methods)]
 
-#[cfg(feature = "query")]
-mod query;
 mod settings;
 mod upstream;
 
@@ -21,11 +19,11 @@ use std::rc::Rc;
 
 use futures_util::StreamExt;
 use influxgate::response::Response as CoreResponse;
-use influxgate::schema::EmptySchema;
+use influxgate::schema::{EmptySchema, Schema};
+use influxgate::upstream::forward::{self, Upstream, UpstreamKind};
+use influxgate::upstream::settings::{EdgeSettings as Settings, Mode};
 use influxgate::{Action, Error, Request as CoreRequest, handle};
 use worker::{Context, Env, Request, Response, ResponseBuilder, event};
-
-use settings::{Mode, Settings};
 
 thread_local! {
     /// Vars and secrets are fixed for an isolate's life: parse them once.
@@ -34,7 +32,7 @@ thread_local! {
 
 fn settings(env: &Env) -> Result<Rc<Settings>, String> {
     SETTINGS.with(|cell| {
-        cell.get_or_init(|| Settings::from_env(env).map(Rc::new))
+        cell.get_or_init(|| settings::from_env(env).map(Rc::new))
             .clone()
     })
 }
@@ -94,12 +92,7 @@ async fn serve(mut req: Request, env: &Env, s: &Settings) -> CoreResponse {
         body: &body,
     };
     match &s.mode {
-        Mode::Upstream(up) => match handle(&core_req, now_ns, &s.config, &EmptySchema) {
-            Action::Write(plan) => upstream::forward(up, &plan, s.retry_after_secs).await,
-            #[cfg(feature = "query")]
-            Action::Query(plan) => query::run(up, &plan, s.retry_after_secs).await,
-            other => respond(other),
-        },
+        Mode::Upstream(up) => serve_upstream(&core_req, now_ns, s, up).await,
         #[cfg(feature = "r2")]
         Mode::R2 { prefix } => serve_r2(&core_req, now_ns, env, s, prefix).await,
         #[cfg(not(feature = "r2"))]
@@ -107,6 +100,60 @@ async fn serve(mut req: Request, env: &Env, s: &Settings) -> CoreResponse {
             let _ = env;
             unreachable!("settings refuse MODE=r2 without the r2 feature")
         }
+    }
+}
+
+/// Mode `upstream`: writes forwarded, InfluxQL translated here with the upstream's schema and
+/// its SQL run upstream; the core prepares every request and reads every answer.
+async fn serve_upstream(
+    req: &CoreRequest<'_>,
+    now_ns: i64,
+    s: &Settings,
+    up: &Upstream,
+) -> CoreResponse {
+    let retry = s.retry_after_secs;
+    let mut schema = None;
+    if cfg!(feature = "query")
+        && up.kind == UpstreamKind::Influxgate
+        && influxgate::handler::wants_query_schema(req, &s.config)
+    {
+        let answer = match up.schema_request() {
+            Ok(out) => upstream::send(out, up.timeout_ms).await,
+            Err(e) => return CoreResponse::error(&e),
+        };
+        match forward::schema_outcome(answer, retry) {
+            Ok(fetched) => schema = Some(fetched),
+            Err(resp) => return resp,
+        }
+    }
+    let schema: &dyn Schema = match &schema {
+        Some(fetched) => fetched,
+        None => &EmptySchema,
+    };
+    match handle(req, now_ns, &s.config, schema) {
+        Action::Write(plan) => {
+            let answer = match up.write_request(&plan) {
+                Ok(out) => upstream::send(out, up.timeout_ms).await,
+                Err(e) => return plan.failed(&e),
+            };
+            forward::write_outcome(&plan, answer, retry)
+        }
+        #[cfg(feature = "query")]
+        Action::Query(plan) => {
+            let mut results = Vec::new();
+            for job in plan.jobs() {
+                let answer = match up.query_request(job.database, job.sql) {
+                    Ok(out) => upstream::send(out, up.timeout_ms).await,
+                    Err(e) => return CoreResponse::error(&e),
+                };
+                match forward::query_outcome(answer, retry) {
+                    Ok(result) => results.push(result),
+                    Err(resp) => return resp,
+                }
+            }
+            plan.respond(results)
+        }
+        other => respond(other),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::FieldType;
+use crate::schema::{ColumnType, FieldType};
 
 /// What the translator needs to know about stored data. `db` is the storage database name
 /// (`db` or `db/rp`, see [`super::storage_database`]).
@@ -98,6 +98,53 @@ impl QuerySchema for JsonSchema {
             .filter(|k| !k.is_empty())
             .cloned()
             .collect()
+    }
+}
+
+impl JsonSchema {
+    /// A copy of `databases` of `qs` (all of them when `only` is `None`): what the native
+    /// server's schema endpoint sends to edge hosts.
+    pub fn snapshot(qs: &dyn QuerySchema, only: Option<&str>) -> Self {
+        let mut databases = BTreeMap::new();
+        let names = match only {
+            Some(db) => vec![db.to_string()],
+            None => qs.databases(),
+        };
+        for db in names {
+            let mut tables = BTreeMap::new();
+            for m in qs.measurements(&db) {
+                let mut tags = qs.tag_keys(&db, &m);
+                tags.sort();
+                let fields = qs.field_keys(&db, &m).into_iter().collect();
+                tables.insert(m, MeasurementSchema { tags, fields });
+            }
+            databases.insert(db, tables);
+        }
+        JsonSchema { databases }
+    }
+
+    /// The multi-database JSON form, which [`JsonSchema::from_json`] reads back.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "databases": self.databases }).to_string()
+    }
+}
+
+/// Edge hosts hand the core a schema fetched from the native server: the same answers for
+/// write-type checks and for the translator.
+impl crate::schema::Schema for JsonSchema {
+    fn column(&self, database: &str, table: &str, column: &str) -> Option<ColumnType> {
+        if column == crate::write::batch::TIME_COLUMN {
+            return self.measurement(database, table).map(|_| ColumnType::Time);
+        }
+        let m = self.measurement(database, table)?;
+        if m.tags.iter().any(|t| t == column) {
+            return Some(ColumnType::Tag);
+        }
+        m.fields.get(column).map(|f| ColumnType::Field(*f))
+    }
+
+    fn query_schema(&self) -> Option<&dyn QuerySchema> {
+        Some(self)
     }
 }
 
