@@ -273,6 +273,7 @@ fn endpoint(method: &str, path: &str) -> &'static str {
         Ok(Route::WriteArrow) => "write_arrow",
         Ok(Route::QueryV1) => "query_v1",
         Ok(Route::QueryArrow) => "query_arrow",
+        Ok(Route::Schema) => "schema",
         Ok(Route::QuerySqlV3 | Route::QueryInfluxqlV3) => "query_v3",
         Ok(Route::Ping) => "ping",
         Ok(Route::Health) => "health",
