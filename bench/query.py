@@ -97,16 +97,40 @@ class Server:
         return float("nan")
 
 
-def start_influxgate(tmp, binary):
+def start_influxgate(tmp, binary, compaction_secs=3600, name="influxgate"):
     port = free_port()
     d = os.path.join(tmp, "influxgate")
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)
     proc = subprocess.Popen([binary, "serve", "--http-bind", f"127.0.0.1:{port}", "--data-dir", d,
-                             "--token", TOKEN, "--log", "warn"],
-                            stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess.STDOUT)
+                             "--token", TOKEN, "--log", "warn",
+                             "--compaction-interval-secs", str(compaction_secs)],
+                            stdout=open(os.path.join(d, "log"), "a"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/ping", proc)
-    return Server("influxgate", proc, url, {"Authorization": "Token " + TOKEN})
+    return Server(name, proc, url, {"Authorization": "Token " + TOKEN})
+
+
+def metric(srv, name):
+    status, body = request("GET", srv.url + "/metrics", headers=srv.headers)
+    if status == 200:
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def wait_compacted(srv, timeout):
+    """Wait until compaction has run and the file count has been stable for 3 s."""
+    deadline = time.time() + timeout
+    last, stable_since = None, time.time()
+    while time.time() < deadline:
+        files = metric(srv, "influxgate_parquet_files")
+        if files != last:
+            last, stable_since = files, time.time()
+        elif (metric(srv, "influxgate_compactions_total") or 0) > 0 and time.time() - stable_since >= 3:
+            return int(files)
+        time.sleep(0.5)
+    return None
 
 
 def start_influxdb(tmp):
@@ -239,6 +263,7 @@ def main():
     ap.add_argument("--servers", default="influxgate,influxdb")
     ap.add_argument("--bin", default=os.environ.get("INFLUXGATE_BIN") or os.path.join(ROOT, "target/release/influxgate"))
     ap.add_argument("--persist-timeout", type=float, default=180)
+    ap.add_argument("--no-compaction", action="store_true", help="skip the compacted re-run")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "query-results.md"))
     args = ap.parse_args()
 
@@ -251,36 +276,43 @@ def main():
         for srv in servers:
             if srv.name == "influxgate":
                 ok = wait_persisted(srv, args.persist_timeout)
-                print(f"influxgate: buffer persisted: {ok}", file=sys.stderr)
+                files = metric(srv, "influxgate_parquet_files")
+                print(f"influxgate: buffer persisted: {ok}, {files} files", file=sys.stderr)
         results = {}
-        for label, q in queries(steps, args.hosts):
-            for srv in servers:
-                run_query(srv, q)  # warm-up
-                times, rows = [], 0
-                for _ in range(args.runs):
-                    dt, rows = run_query(srv, q)
-                    times.append(dt)
-                results[(label, srv.name)] = (statistics.median(times), rows)
-                print(f"{label:45} {srv.name:10} {statistics.median(times) * 1000:9.1f} ms  rows={rows}",
-                      file=sys.stderr)
+        time_queries(servers, steps, args, results)
+        if "influxgate" in [s.name for s in servers] and not args.no_compaction:
+            # The steady state: the same files after background compaction (restart with a
+            # short compaction interval on the same data directory).
+            ig = next(s for s in servers if s.name == "influxgate")
+            rss_fresh = ig.rss_mib()
+            ig.stop()
+            compacted = start_influxgate(tmp, args.bin, compaction_secs=1, name="influxgate-compacted")
+            servers[servers.index(ig)] = compacted
+            files = wait_compacted(compacted, args.persist_timeout)
+            print(f"influxgate: compacted into {files} files", file=sys.stderr)
+            time_queries([compacted], steps, args, results)
+            servers.insert(servers.index(compacted), ig)
+            ig.rss_override = rss_fresh
         names = [s.name for s in servers]
         lines = [f"{steps * args.hosts:,} lines = {steps * args.hosts * len(FIELDS):,} field values "
                  f"({args.hosts} hosts x {len(FIELDS)} fields, 10 s, {steps * 10 / 3600:.1f} h); "
                  f"median of {args.runs} runs after a warm-up, JSON over loopback.", "",
-                 "| query | rows | " + " | ".join(f"{n} (ms)" for n in names) +
-                 (" | speed-up |" if len(names) == 2 else " |"),
-                 "|---|---:|" + "---:|" * len(names) + ("---:|" if len(names) == 2 else "")]
+                 "| query | rows | " + " | ".join(f"{n} (ms)" for n in names) + " |",
+                 "|---|---:|" + "---:|" * len(names)]
         for label, _ in queries(steps, args.hosts):
             cells = [f"{results[(label, n)][0] * 1000:.1f}" for n in names]
-            row = f"| {label} | {results[(label, names[0])][1]:,} | " + " | ".join(cells) + " |"
-            if len(names) == 2 and "influxgate" in names:
-                ig = results[(label, "influxgate")][0]
-                other = results[(label, [n for n in names if n != "influxgate"][0])][0]
-                row += f" {other / ig:.1f}x |"
-            lines.append(row)
+            lines.append(f"| {label} | {results[(label, names[0])][1]:,} | " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append("Load time: " + ", ".join(f"{n} {load_secs[n]:.1f} s" for n in names) +
-                     "; peak RSS: " + ", ".join(f"{s.name} {s.rss_mib():.0f} MiB" for s in servers) + ".")
+        if "influxdb" in names:
+            for n in names:
+                if n.startswith("influxgate"):
+                    lines.append(f"Speed-up of {n} over influxdb: " + ", ".join(
+                        f"{label}: {results[(label, 'influxdb')][0] / results[(label, n)][0]:.1f}x"
+                        for label, _ in queries(steps, args.hosts)) + ".")
+        lines.append("")
+        lines.append("Load time: " + ", ".join(f"{n} {load_secs[n]:.1f} s" for n in load_secs) +
+                     "; peak RSS: " + ", ".join(f"{s.name} {getattr(s, 'rss_override', None) or s.rss_mib():.0f} MiB"
+                                                for s in servers) + ".")
         text = "\n".join(lines)
         print(text)
         with open(args.out, "w") as f:
@@ -290,6 +322,19 @@ def main():
         for s in servers:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def time_queries(servers, steps, args, results):
+    for label, q in queries(steps, args.hosts):
+        for srv in servers:
+            run_query(srv, q)  # warm-up
+            times, rows = [], 0
+            for _ in range(args.runs):
+                dt, rows = run_query(srv, q)
+                times.append(dt)
+            results[(label, srv.name)] = (statistics.median(times), rows)
+            print(f"{label:45} {srv.name:10} {statistics.median(times) * 1000:9.1f} ms  rows={rows}",
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -109,10 +109,13 @@ fn dispatch(
             write(req, api, wp, now_ns, config, schema)
         }
         Route::WriteArrow => {
-            let database = crate::write::params::database_name(
-                params.get("db").unwrap_or(""),
-                params.get("rp"),
-            )?;
+            // Edge hosts forward the storage name, `db` or `db/rp`, as `db`.
+            let db = params.get("db").unwrap_or("");
+            let (db, rp) = match db.split_once('/') {
+                Some((db, rp)) => (db, Some(rp)),
+                None => (db, params.get("rp")),
+            };
+            let database = crate::write::params::database_name(db, rp)?;
             authorize(token, Access::Write, &database)?;
             write_arrow(req, database, config, schema)
         }

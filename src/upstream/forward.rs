@@ -97,7 +97,9 @@ impl Upstream {
         }
     }
 
-    fn needs_influxgate(&self) -> Result<(), Error> {
+    /// Whether this upstream runs queries: an InfluxDB upstream only takes writes, so a query
+    /// at the edge is refused (422) before anything is translated or sent.
+    pub fn supports_queries(&self) -> Result<(), Error> {
         match self.kind {
             UpstreamKind::Influxgate => Ok(()),
             UpstreamKind::Influxdb => Err(Error::UnprocessableEntity(
@@ -132,7 +134,7 @@ impl Upstream {
 
     /// The upstream request for one SQL job of a query.
     pub fn query_request(&self, database: &str, sql: &str) -> Result<Outgoing, Error> {
-        self.needs_influxgate()?;
+        self.supports_queries()?;
         Ok(self.outgoing(
             "POST",
             QUERY_ARROW,
@@ -144,7 +146,7 @@ impl Upstream {
 
     /// The request for the upstream's catalog (every database the upstream token may read).
     pub fn schema_request(&self) -> Result<Outgoing, Error> {
-        self.needs_influxgate()?;
+        self.supports_queries()?;
         Ok(self.outgoing("GET", SCHEMA, String::new(), vec![], vec![]))
     }
 }
@@ -306,6 +308,33 @@ mod tests {
             ("GET", "http://up:1/api/v3/internal/schema?")
         );
         assert!(up(UpstreamKind::Influxdb).schema_request().is_err());
+    }
+
+    /// What an edge host sends is what a native server's core accepts, `db/rp` included.
+    #[test]
+    fn forwarded_write_is_accepted_upstream() {
+        let p = plan();
+        let o = up(UpstreamKind::Influxgate).write_request(&p).unwrap();
+        let (path, query) = o.url["http://up:1".len()..].split_once('?').unwrap();
+        let mut config = Config::default();
+        config.tokens.add_admin("tok").unwrap();
+        let req = Request {
+            method: o.method,
+            path,
+            query,
+            headers: &[
+                ("Authorization", "Token tok"),
+                ("Content-Type", ARROW_ENVELOPE_CONTENT_TYPE),
+            ],
+            body: &o.body,
+        };
+        match handle(&req, 0, &config, &EmptySchema) {
+            Action::Write(w) => {
+                assert_eq!(w.database, "my-db/week");
+                assert_eq!(w.accepted, 1);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -412,8 +412,28 @@ impl TableProvider for MeasurementTable {
         let all_pred = conjunction(filters.iter().cloned())
             .map(|e| state.create_physical_expr(e, &df_schema))
             .transpose()?;
-        let key_pred = conjunction(filters.iter().filter(|f| self.is_key_filter(f)).cloned())
+        // Columns read for merging: the projection plus the deduplication key (every tag and
+        // time). Fields merge column by column (later write wins per field), so a field the
+        // query does not read can be left out without changing the others.
+        let keep: Vec<usize> = (0..self.schema.fields().len())
+            .filter(|i| {
+                let f = self.schema.field(*i);
+                projection.is_none_or(|p| p.contains(i))
+                    || f.name() == TIME_COLUMN
+                    || self.is_tag(f.name())
+            })
+            .collect();
+        let merge_schema = Arc::new(self.schema.project(&keep)?);
+        let merge_df_schema = DFSchema::try_from(merge_schema.as_ref().clone())?;
+        let key_filter = conjunction(filters.iter().filter(|f| self.is_key_filter(f)).cloned());
+        // The same tag/time filter against the full schema (Parquet pruning) and the merge
+        // schema (rows already read).
+        let key_pred = key_filter
+            .clone()
             .map(|e| state.create_physical_expr(e, &df_schema))
+            .transpose()?;
+        let merge_pred = key_filter
+            .map(|e| state.create_physical_expr(e, &merge_df_schema))
             .transpose()?;
 
         let mut stats = ScanStats {
@@ -442,6 +462,7 @@ impl TableProvider for MeasurementTable {
                 .iter()
                 .map(|b| align(b, &self.schema).map_err(storage_err))
                 .map(|b| b.and_then(|b| select_rows(&b, lo, hi, None)))
+                .map(|b| b.and_then(|b| Ok(b.project(&keep)?)))
                 .collect::<Result<Vec<_>>>()?
         };
         let mut buffer_days: BTreeSet<i64> = BTreeSet::new();
@@ -503,21 +524,21 @@ impl TableProvider for MeasurementTable {
             merge_days.insert(*day);
             // Merge this day: files oldest first (list_files is in ascending seq), then buffer.
             stats.files_merged += files.len();
-            let exec = self.parquet_exec(files, key_pred.clone(), None, 1)?;
+            let exec = self.parquet_exec(files, key_pred.clone(), Some(keep.clone()), 1)?;
             let mut parts = Vec::new();
             for b in collect(exec, state.task_ctx()).await? {
                 let b = select_rows(&b, lo, hi, None)?;
-                parts.push(filter_batch(&b, key_pred.as_ref())?);
+                parts.push(filter_batch(&b, merge_pred.as_ref())?);
             }
             for b in &buffered {
                 if buffer_days.contains(day) {
                     let b = select_rows(b, lo, hi, Some(*day))?;
                     if b.num_rows() > 0 {
-                        parts.push(filter_batch(&b, key_pred.as_ref())?);
+                        parts.push(filter_batch(&b, merge_pred.as_ref())?);
                     }
                 }
             }
-            if let Some(m) = dedup_sort(&parts, Some(self.schema.clone())).map_err(storage_err)? {
+            if let Some(m) = dedup_sort(&parts, Some(merge_schema.clone())).map_err(storage_err)? {
                 memory.push(m);
             }
         }
@@ -531,7 +552,7 @@ impl TableProvider for MeasurementTable {
                 .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>());
             let merged_days: Vec<i64> = merge_days.iter().copied().collect();
             if merged_days.is_empty() {
-                memory.push(filter_batch(b, key_pred.as_ref())?);
+                memory.push(filter_batch(b, merge_pred.as_ref())?);
             } else if let Some(time) = time {
                 let mask: BooleanArray = time
                     .values()
@@ -540,7 +561,7 @@ impl TableProvider for MeasurementTable {
                     .collect();
                 let rest = filter_record_batch(b, &mask)?;
                 if rest.num_rows() > 0 {
-                    memory.push(filter_batch(&rest, key_pred.as_ref())?);
+                    memory.push(filter_batch(&rest, merge_pred.as_ref())?);
                 }
             }
         }
@@ -563,10 +584,16 @@ impl TableProvider for MeasurementTable {
             } else {
                 parts
             };
+            // The projection's columns, as positions in the merge schema.
+            let in_merge = projection.map(|p| {
+                p.iter()
+                    .filter_map(|i| keep.iter().position(|k| k == i))
+                    .collect::<Vec<_>>()
+            });
             children.push(MemorySourceConfig::try_new_exec(
                 &parts,
-                self.schema.clone(),
-                projection,
+                merge_schema.clone(),
+                in_merge,
             )?);
         }
         if children.len() == 1 {

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Persist the buffer to Parquet at least this often (seconds).
     #[arg(long, default_value_t = 60)]
     pub persist_interval_secs: u64,
+    /// Merge a day's small Parquet files this often (seconds); 0 turns compaction off.
+    #[arg(long, default_value_t = 60)]
+    pub compaction_interval_secs: u64,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, default_value = "info", env = "INFLUXGATE_LOG")]
     pub log: String,
@@ -239,6 +242,8 @@ pub fn storage_config(
         config.max_buffer_bytes = a.buffer_limit_bytes;
         config.persist_threshold_bytes = a.persist_bytes;
         config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
+        config.compaction_interval = (a.compaction_interval_secs > 0)
+            .then(|| Duration::from_secs(a.compaction_interval_secs));
     }
     Ok(config)
 }

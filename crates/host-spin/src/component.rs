@@ -132,6 +132,9 @@ async fn serve(req: Request, s: &Settings) -> CoreResponse {
             forward::write_outcome(&plan, answer, retry)
         }
         Action::Query(plan) => {
+            if let Err(e) = up.supports_queries() {
+                return CoreResponse::error(&e);
+            }
             let mut results = Vec::new();
             for job in plan.jobs() {
                 let answer = match up.query_request(job.database, job.sql) {

@@ -140,6 +140,9 @@ async fn serve_upstream(
         }
         #[cfg(feature = "query")]
         Action::Query(plan) => {
+            if let Err(e) = up.supports_queries() {
+                return CoreResponse::error(&e);
+            }
             let mut results = Vec::new();
             for job in plan.jobs() {
                 let answer = match up.query_request(job.database, job.sql) {
