@@ -9,6 +9,7 @@
 //! Envelope: the magic `IGW1`, then per measurement a little-endian u32 name length, the UTF-8
 //! name, a u32 IPC length and one Arrow IPC stream (schema + one batch).
 
+pub mod exchange;
 pub mod forward;
 pub mod settings;
 

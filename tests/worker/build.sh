@@ -2,7 +2,7 @@
 # Build the Cloudflare Worker (crates/host-worker) into crates/host-worker/build/ offline:
 # worker-build with the local wasm-bindgen, npm's esbuild and binaryen's wasm-opt (EDGE.md).
 #
-#   WORKER_FEATURES  cargo features: "r2 query" (default: both modes) or "query" (upstream only)
+#   WORKER_FEATURES  cargo features: "r2" (default: both modes) or "" (upstream only)
 #   WASM_OPT         wasm-opt level: -Oz (default), -O1, ... or "none"
 #   OUT_DIR          output directory relative to the crate (default: build)
 #
@@ -10,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-features=${WORKER_FEATURES-r2 query}
+features=${WORKER_FEATURES-r2}
 opt=${WASM_OPT:--Oz}
 out=${OUT_DIR:-build}
 crate=crates/host-worker

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use http_body_util::{BodyExt as _, Full};
 use influxgate::response::Response as CoreResponse;
-use influxgate::schema::{EmptySchema, Schema};
-use influxgate::upstream::forward::{self, Answer, Outgoing, UpstreamKind};
+use influxgate::upstream::exchange::{Exchange, Step};
+use influxgate::upstream::forward::{Answer, Outgoing};
 use influxgate::upstream::settings::{EdgeSettings as Settings, Mode};
-use influxgate::{Action, Error, Request as CoreRequest, handle};
+use influxgate::{Action, Error, Request as CoreRequest};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::wasip3::clocks::{monotonic_clock, system_clock};
 
@@ -105,50 +105,17 @@ async fn serve(req: Request, s: &Settings) -> CoreResponse {
     let Mode::Upstream(up) = &s.mode else {
         return CoreResponse::error(&Error::Internal("mode r2 is the Worker's".into()));
     };
-    let retry = s.retry_after_secs;
-    let mut schema = None;
-    if up.kind == UpstreamKind::Influxgate
-        && influxgate::handler::wants_query_schema(&core_req, &s.config)
-    {
-        let answer = match up.schema_request() {
-            Ok(out) => send(out, up.timeout_ms).await,
-            Err(e) => return CoreResponse::error(&e),
-        };
-        match forward::schema_outcome(answer, retry) {
-            Ok(fetched) => schema = Some(fetched),
-            Err(resp) => return resp,
-        }
-    }
-    let schema: &dyn Schema = match &schema {
-        Some(fetched) => fetched,
-        None => &EmptySchema,
-    };
-    match handle(&core_req, now_ns, &s.config, schema) {
-        Action::Write(plan) => {
-            let answer = match up.write_request(&plan) {
-                Ok(out) => send(out, up.timeout_ms).await,
-                Err(e) => return plan.failed(&e),
-            };
-            forward::write_outcome(&plan, answer, retry)
-        }
-        Action::Query(plan) => {
-            if let Err(e) = up.supports_queries() {
-                return CoreResponse::error(&e);
+    // The core's exchange says what to send upstream; this only sends it.
+    let (mut ex, mut step) = Exchange::start(&core_req, now_ns, &s.config, up, s.retry_after_secs);
+    loop {
+        match step {
+            Step::Send(out) => {
+                let answer = send(out, up.timeout_ms).await;
+                step = ex.answer(&core_req, &s.config, answer);
             }
-            let mut results = Vec::new();
-            for job in plan.jobs() {
-                let answer = match up.query_request(job.database, job.sql) {
-                    Ok(out) => send(out, up.timeout_ms).await,
-                    Err(e) => return CoreResponse::error(&e),
-                };
-                match forward::query_outcome(answer, retry) {
-                    Ok(result) => results.push(result),
-                    Err(resp) => return resp,
-                }
-            }
-            plan.respond(results)
+            Step::Respond(r) => return r,
+            Step::Local(action) => return respond(action),
         }
-        other => respond(other),
     }
 }
 

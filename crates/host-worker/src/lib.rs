@@ -19,10 +19,10 @@ use std::rc::Rc;
 
 use futures_util::StreamExt;
 use influxgate::response::Response as CoreResponse;
-use influxgate::schema::{EmptySchema, Schema};
-use influxgate::upstream::forward::{self, Upstream, UpstreamKind};
+use influxgate::upstream::exchange::{Exchange, Step};
+use influxgate::upstream::forward::Upstream;
 use influxgate::upstream::settings::{EdgeSettings as Settings, Mode};
-use influxgate::{Action, Error, Request as CoreRequest, handle};
+use influxgate::{Action, Error, Request as CoreRequest};
 use worker::{Context, Env, Request, Response, ResponseBuilder, event};
 
 thread_local! {
@@ -103,60 +103,24 @@ async fn serve(mut req: Request, env: &Env, s: &Settings) -> CoreResponse {
     }
 }
 
-/// Mode `upstream`: writes forwarded, InfluxQL translated here with the upstream's schema and
-/// its SQL run upstream; the core prepares every request and reads every answer.
+/// Mode `upstream`: the core's [`Exchange`] says what to send (the upstream's schema for
+/// InfluxQL, the forwarded write, each SQL job); this only sends it.
 async fn serve_upstream(
     req: &CoreRequest<'_>,
     now_ns: i64,
     s: &Settings,
     up: &Upstream,
 ) -> CoreResponse {
-    let retry = s.retry_after_secs;
-    let mut schema = None;
-    if cfg!(feature = "query")
-        && up.kind == UpstreamKind::Influxgate
-        && influxgate::handler::wants_query_schema(req, &s.config)
-    {
-        let answer = match up.schema_request() {
-            Ok(out) => upstream::send(out, up.timeout_ms).await,
-            Err(e) => return CoreResponse::error(&e),
-        };
-        match forward::schema_outcome(answer, retry) {
-            Ok(fetched) => schema = Some(fetched),
-            Err(resp) => return resp,
-        }
-    }
-    let schema: &dyn Schema = match &schema {
-        Some(fetched) => fetched,
-        None => &EmptySchema,
-    };
-    match handle(req, now_ns, &s.config, schema) {
-        Action::Write(plan) => {
-            let answer = match up.write_request(&plan) {
-                Ok(out) => upstream::send(out, up.timeout_ms).await,
-                Err(e) => return plan.failed(&e),
-            };
-            forward::write_outcome(&plan, answer, retry)
-        }
-        #[cfg(feature = "query")]
-        Action::Query(plan) => {
-            if let Err(e) = up.supports_queries() {
-                return CoreResponse::error(&e);
+    let (mut ex, mut step) = Exchange::start(req, now_ns, &s.config, up, s.retry_after_secs);
+    loop {
+        match step {
+            Step::Send(out) => {
+                let answer = upstream::send(out, up.timeout_ms).await;
+                step = ex.answer(req, &s.config, answer);
             }
-            let mut results = Vec::new();
-            for job in plan.jobs() {
-                let answer = match up.query_request(job.database, job.sql) {
-                    Ok(out) => upstream::send(out, up.timeout_ms).await,
-                    Err(e) => return CoreResponse::error(&e),
-                };
-                match forward::query_outcome(answer, retry) {
-                    Ok(result) => results.push(result),
-                    Err(resp) => return resp,
-                }
-            }
-            plan.respond(results)
+            Step::Respond(r) => return r,
+            Step::Local(action) => return respond(action),
         }
-        other => respond(other),
     }
 }
 
@@ -168,7 +132,9 @@ async fn serve_r2(
     s: &Settings,
     prefix: &str,
 ) -> CoreResponse {
+    use influxgate::handle;
     use influxgate::routes::{Route, route};
+    use influxgate::schema::EmptySchema;
     let retry = s.retry_after_secs;
     // Only writes need the catalog (the core's schema); read it only for them.
     if !matches!(
@@ -218,9 +184,7 @@ fn respond(action: Action) -> CoreResponse {
         },
         Action::Playground => CoreResponse::error(&Error::NotFound),
         // The internal query endpoint is the native server's, not the edge's.
-        #[cfg(feature = "query")]
         Action::QueryArrow { .. } => CoreResponse::error(&Error::NotFound),
-        #[cfg(feature = "query")]
         Action::Query(_) => CoreResponse::error(&Error::UnprocessableEntity(
             "queries are not served in mode r2: query an influxgate server that reads the bucket"
                 .into(),
