@@ -15,36 +15,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+
+from peers import free_port, start_influxd, wait_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target/release/influxgate")
 LOADGEN = os.path.join(ROOT, "target/release/examples/loadgen")
 TOKEN = "bench-token"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def peak_rss_mib(pid):
@@ -67,32 +47,8 @@ def start_influxgate(tmp):
 
 
 def start_influxdb(tmp):
-    port, rpc = free_port(), free_port()
-    d = os.path.join(tmp, "influxdb")
-    os.makedirs(d)
-    conf = os.path.join(d, "influxdb.conf")
-    with open(conf, "w") as f:
-        f.write(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-""")
-    proc = subprocess.Popen(["influxd", "-config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_http(f"http://127.0.0.1:{port}/ping")
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/query",
-                                                  data=b"q=CREATE DATABASE bench", method="POST"))
-    return proc, f"http://127.0.0.1:{port}/write?db=bench", None
+    proc, url = start_influxd(os.path.join(tmp, "influxdb"), "bench")
+    return proc, url + "/write?db=bench", None
 
 
 def start_victoriametrics(tmp):

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,32 +36,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from peers import free_port, start_influxd, wait_http
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
 DB = "bench"
 BASE = 1704067200  # 2024-01-01T00:00:00Z
 FIELDS = [f"f{i}" for i in range(10)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, proc, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def request(method, url, body=None, headers=None, timeout=600):
@@ -134,32 +114,7 @@ def wait_compacted(srv, timeout):
 
 
 def start_influxdb(tmp):
-    port, rpc = free_port(), free_port()
-    d = os.path.join(tmp, "influxdb")
-    os.makedirs(d)
-    conf = os.path.join(d, "influxdb.conf")
-    with open(conf, "w") as f:
-        f.write(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-""")
-    proc = subprocess.Popen(["influxd", "-config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/ping", proc)
-    request("POST", url + "/query", b"q=CREATE DATABASE " + DB.encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"})
+    proc, url = start_influxd(os.path.join(tmp, "influxdb"), DB)
     return Server("influxdb", proc, url, {})
 
 

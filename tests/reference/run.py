@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,30 +29,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from peers import free_port, start_influxd, wait_http  # noqa: E402
 DB = "ref"
 TOKEN = "reference-token"
 BASE = 1704067200  # 2024-01-01T00:00:00Z
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, proc, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: server exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in {timeout}s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,34 +94,7 @@ class InfluxDB:
 
     def __init__(self, tmp):
         self.tmp = os.path.join(tmp, "influxdb")
-        os.makedirs(self.tmp)
-        self.port = free_port()
-        rpc = free_port()
-        conf = os.path.join(self.tmp, "influxdb.conf")
-        d = self.tmp
-        with open(conf, "w") as f:
-            f.write(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.port}"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-""")
-        self.log = open(os.path.join(self.tmp, "influxd.log"), "w")
-        self.proc = subprocess.Popen(["influxd", "-config", conf], stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        wait_http(self.url + "/ping", self.proc)
-        http("POST", self.url + "/query", {}, body=b"q=CREATE DATABASE " + DB.encode(),
-             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.proc, self.url = start_influxd(self.tmp, DB)
 
     def headers(self):
         return {}
