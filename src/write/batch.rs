@@ -276,6 +276,10 @@ struct TableBuilder {
     name: String,
     columns: Vec<Column>,
     index: HashMap<String, usize>,
+    /// Column indices of the last appended line's tags, then fields. Lines of one measurement
+    /// usually repeat their keys (Telegraf's do), so checking the names against this layout
+    /// replaces two hash lookups per key.
+    layout: Vec<usize>,
     time: TimestampNanosecondBuilder,
     rows: usize,
 }
@@ -286,6 +290,7 @@ impl TableBuilder {
             name: name.to_string(),
             columns: Vec::new(),
             index: HashMap::new(),
+            layout: Vec::new(),
             time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
             rows: 0,
         }
@@ -299,6 +304,25 @@ impl TableBuilder {
         }
     }
 
+    /// Whether `line` has the last appended line's keys in the same order, with the same field
+    /// types: then it needs no further check (that line passed them all).
+    fn same_layout(&self, line: &Line<'_>) -> bool {
+        let keys = line
+            .tags
+            .iter()
+            .map(|(k, _)| k)
+            .chain(line.fields.iter().map(|(k, _)| k));
+        self.layout.len() == line.tags.len() + line.fields.len()
+            && keys
+                .zip(&self.layout)
+                .all(|(k, &i)| self.columns[i].name == k.as_ref())
+            && line
+                .fields
+                .iter()
+                .zip(&self.layout[line.tags.len()..])
+                .all(|((_, v), &i)| self.columns[i].column_type == ColumnType::Field(value_type(v)))
+    }
+
     /// Check the whole line first, then append it, so a rejected line leaves nothing behind.
     fn append(
         &mut self,
@@ -307,6 +331,18 @@ impl TableBuilder {
         database: &str,
         schema: &dyn Schema,
     ) -> Result<(), String> {
+        if self.same_layout(line) {
+            for ((_, value), &i) in line.tags.iter().zip(&self.layout) {
+                if let ColumnData::Tag(b) = &mut self.columns[i].data {
+                    b.append_value(value);
+                }
+            }
+            for ((_, value), &i) in line.fields.iter().zip(&self.layout[line.tags.len()..]) {
+                self.columns[i].data.append_field(value);
+            }
+            self.finish_row(time);
+            return Ok(());
+        }
         for (key, _) in &line.tags {
             if line.fields.iter().any(|(f, _)| f == key) {
                 return Err(format!(
@@ -327,16 +363,27 @@ impl TableBuilder {
                 Some(other) => return Err(conflict(key, &self.name, ty, other)),
             }
         }
+        let mut layout = std::mem::take(&mut self.layout);
+        layout.clear();
         for (key, value) in &line.tags {
             let i = self.column(key, ColumnType::Tag, database, schema);
             if let ColumnData::Tag(b) = &mut self.columns[i].data {
                 b.append_value(value);
             }
+            layout.push(i);
         }
         for (key, value) in &line.fields {
             let i = self.column(key, ColumnType::Field(value_type(value)), database, schema);
             self.columns[i].data.append_field(value);
+            layout.push(i);
         }
+        self.layout = layout;
+        self.finish_row(time);
+        Ok(())
+    }
+
+    /// Count the row and pad the columns the line did not name with nulls.
+    fn finish_row(&mut self, time: i64) {
         self.rows += 1;
         self.time.append_value(time);
         for col in &mut self.columns {
@@ -345,7 +392,6 @@ impl TableBuilder {
                 col.data.append_nulls(missing);
             }
         }
-        Ok(())
     }
 
     /// The index of column `name`, creating it (back-filled with nulls) if new.
@@ -425,5 +471,47 @@ fn conflict(key: &str, table: &str, got: ColumnType, existing: ColumnType) -> St
             describe(got),
             describe(existing)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::EmptySchema;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type};
+
+    /// Lines repeating the previous line's keys take the fast path; any change in keys, order
+    /// or field type goes through the full checks.
+    #[test]
+    fn repeated_and_changing_layouts() {
+        let body = "m,h=a x=1,y=2i 1\n\
+                    m,h=b x=3,y=4i 2\n\
+                    m,h=c y=5i,x=6 3\n\
+                    m x=\"s\" 4\n\
+                    m,h=d x=7 5\n\
+                    m,h=e x=8,y=1.5 6\n\
+                    m,h=f x=9,h=1 7\n";
+        let w = build(body, "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
+        assert_eq!(w.accepted, 4);
+        assert_eq!(
+            w.rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![4, 6, 7]
+        );
+        let b = &w.batches[0].batch;
+        assert_eq!(b.num_rows(), 4);
+        let x = b.column_by_name("x").unwrap().as_primitive::<Float64Type>();
+        assert_eq!(x.values().to_vec(), vec![1.0, 3.0, 6.0, 7.0]);
+        let y = b.column_by_name("y").unwrap();
+        assert_eq!(y.null_count(), 1);
+        assert!(y.is_null(3));
+        let h = b.column_by_name("h").unwrap().as_dictionary::<Int32Type>();
+        let names: Vec<_> = h
+            .downcast_dict::<arrow_array::StringArray>()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        assert_eq!(names, vec!["a", "b", "c", "d"]);
     }
 }
