@@ -11,6 +11,7 @@
 #![allow(unsafe_code)]
 
 use influxgate::query::influxql::{self, ParseError};
+use influxgate::query::translate::time::civil_from_days;
 use influxgate::routes::{self, Api};
 use influxgate::schema::EmptySchema;
 use influxgate::write::batch::{self, ParsedWrite};
@@ -208,20 +209,6 @@ pub fn rfc3339_nanos(ns: i64) -> String {
         sod % 3600 / 60,
         sod % 60
     )
-}
-
-/// Howard Hinnant's days-since-1970 → proleptic Gregorian (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `query` parsed and translated for database `db` (retention policy `rp`, empty: default)

@@ -10,6 +10,7 @@
 //! files by the age of the writes they hold: a higher sequence holds later writes. Compaction
 //! outputs take the highest sequence of their inputs.
 
+use influxgate::query::translate::time::{civil_from_days, days_from_civil};
 use object_store::path::{Path, PathPart};
 
 /// Nanoseconds per day.
@@ -40,31 +41,6 @@ pub fn parse_day(s: &str) -> Option<i64> {
     }
     let day = days_from_civil(y, m, d);
     (civil_from_days(day) == (y, m, d)).then_some(day)
-}
-
-// Howard Hinnant's algorithms.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The directory of a table's files.

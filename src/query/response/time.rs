@@ -2,22 +2,7 @@
 
 use core::fmt::Write;
 
-const NS_PER_S: i64 = 1_000_000_000;
-const NS_PER_D: i64 = 86_400 * NS_PER_S;
-
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+use crate::query::translate::time::{NS_PER_D, NS_PER_S, civil_from_days};
 
 /// `YYYY-MM-DDTHH:MM:SS` of a wall-clock nanosecond count, and its sub-second nanoseconds.
 pub(crate) fn civil(ns: i64) -> (String, i64) {
