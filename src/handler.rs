@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::query::params::{V1QueryParams, V3QueryParams};
 use crate::query::run::QueryPlan;
 use crate::query::translate::{EmptyQuerySchema, JsonSchema};
-use crate::request::Request;
+use crate::request::{Params, Request};
 use crate::response::Response;
 use crate::routes::{Api, Route, route};
 use crate::schema::Schema;
@@ -94,12 +94,7 @@ fn dispatch(
         _ => {}
     }
     let params = req.params();
-    let query_token = if route.allows_query_token() {
-        params.get("p")
-    } else {
-        None
-    };
-    let token = authenticate(config, req.header("Authorization"), query_token)?;
+    let token = authenticate(config, req, route, &params)?;
     match route {
         Route::Ping | Route::Health => Ok(Action::Respond(liveness(route, config))),
         Route::Metrics => Ok(Action::Metrics),
@@ -180,25 +175,27 @@ pub fn wants_query_schema(req: &Request<'_>, config: &Config) -> bool {
     if !matches!(route, Route::QueryV1 | Route::QueryInfluxqlV3) {
         return false;
     }
-    let params = req.params();
+    authenticate(config, req, route, &req.params()).is_ok()
+}
+
+/// `None` when auth is disabled; otherwise the token's entry or the 400/401. The `p`
+/// parameter counts only on the routes where InfluxDB accepts it.
+fn authenticate<'c>(
+    config: &'c Config,
+    req: &Request<'_>,
+    route: Route,
+    params: &Params<'_>,
+) -> Result<Option<&'c TokenEntry>, Error> {
+    if config.auth_disabled {
+        return Ok(None);
+    }
     let query_token = if route.allows_query_token() {
         params.get("p")
     } else {
         None
     };
-    authenticate(config, req.header("Authorization"), query_token).is_ok()
-}
-
-/// `None` when auth is disabled; otherwise the token's entry or the 400/401.
-fn authenticate<'c>(
-    config: &'c Config,
-    authorization: Option<&str>,
-    query_token: Option<&str>,
-) -> Result<Option<&'c TokenEntry>, Error> {
-    if config.auth_disabled {
-        return Ok(None);
-    }
-    let token = credentials(authorization, query_token)?.ok_or(Error::Unauthorized)?;
+    let token =
+        credentials(req.header("Authorization"), query_token)?.ok_or(Error::Unauthorized)?;
     config
         .tokens
         .lookup(&token)
