@@ -18,7 +18,7 @@
 //! The filters are reported `Inexact`, so DataFusion still applies them exactly above the scan.
 //! [`ScanStats`] of the last scan (files pruned, read, merged) are kept for tests and `EXPLAIN`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -34,11 +34,12 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use influxgate_storage::layout::{NANOS_PER_DAY, day_of};
@@ -61,12 +62,17 @@ pub struct ScanStats {
     pub files_pruned_by_day: usize,
     /// Files scanned directly (a day with one file and no buffered rows).
     pub files_scanned: usize,
-    /// Files read and merged with other files or buffered rows.
+    /// Files with rows read and merged with other files or buffered rows: those in a contested
+    /// window, a time range where several sources of the day overlap.
     pub files_merged: usize,
     /// Files of days with several sources whose time ranges do not overlap, scanned directly.
     pub files_disjoint: usize,
+    /// Files of those read directly outside the contested windows (and merged inside).
+    pub files_partial: usize,
     /// Buffered rows included (after the time range).
     pub buffer_rows: usize,
+    /// Rows that came out of merging (rows of contested windows, deduplicated).
+    pub rows_merged: usize,
     /// The time range `[lo, hi]` (inclusive, nanoseconds) the filters allow.
     pub time_range: (i64, i64),
 }
@@ -297,6 +303,86 @@ fn select_rows(batch: &RecordBatch, lo: i64, hi: i64, day: Option<i64>) -> Resul
     Ok(filter_record_batch(batch, &mask)?)
 }
 
+/// The `time` values of `batch` (none if it has no time column).
+fn times(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .map(|t| t.values().as_ref())
+        .unwrap_or(&[])
+}
+
+fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// The windows `[lo, hi]` (inclusive, ascending, disjoint) covered by two or more of `ranges`
+/// (inclusive): only there can two sources hold the same (series, time).
+pub fn contested(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    // Sweep over starts and (exclusive) ends; i128 so `i64::MAX + 1` needs no saturation.
+    let mut events: Vec<(i128, i32)> = Vec::with_capacity(ranges.len() * 2);
+    for &(a, b) in ranges {
+        if a <= b {
+            events.push((a as i128, 1));
+            events.push((b as i128 + 1, -1));
+        }
+    }
+    // At equal points ends come first: `[a, b]` and `[b + 1, c]` do not overlap.
+    events.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    let (mut depth, mut start) = (0, 0i128);
+    for (p, d) in events {
+        let before = depth;
+        depth += d;
+        if before < 2 && depth >= 2 {
+            start = p;
+        } else if before >= 2 && depth < 2 && p > start {
+            out.push((start as i64, (p - 1) as i64));
+        }
+    }
+    out
+}
+
+/// `time` inside one of `windows` (or, with `inside == false`, outside all of them).
+fn windows_expr(windows: &[(i64, i64)], inside: bool) -> Expr {
+    let ts = |v: i64| {
+        lit(ScalarValue::TimestampNanosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    };
+    let any = windows
+        .iter()
+        .map(|(a, b)| col(TIME_COLUMN).between(ts(*a), ts(*b)))
+        .reduce(Expr::or)
+        .unwrap_or(lit(false));
+    if inside {
+        any
+    } else {
+        Expr::Not(Box::new(any))
+    }
+}
+
+/// The rows of `batch` whose time is inside one of `windows` (or outside all, `inside == false`).
+fn window_rows(batch: &RecordBatch, windows: &[(i64, i64)], inside: bool) -> Result<RecordBatch> {
+    if windows.is_empty() {
+        return Ok(if inside {
+            batch.slice(0, 0)
+        } else {
+            batch.clone()
+        });
+    }
+    let t = times(batch);
+    if t.len() != batch.num_rows() {
+        return Err(DataFusionError::Internal("merged rows without time".into()));
+    }
+    let mask: BooleanArray = t
+        .iter()
+        .map(|t| Some(windows.iter().any(|w| w.0 <= *t && *t <= w.1) == inside))
+        .collect();
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
 impl MeasurementTable {
     /// `[min, max]` time of a file, from its footer (cached); the whole range if unknown.
     // `ParquetObjectReader` is deprecated in favour of custom readers; it is what the storage
@@ -343,6 +429,41 @@ impl MeasurementTable {
             m.insert(key, range);
         }
         range
+    }
+
+    /// A direct read of `files` outside `windows` (their rows inside are merged elsewhere):
+    /// the query's filters and the window exclusion prune and filter while decoding, and a
+    /// `FilterExec` applies the exclusion exactly.
+    fn outside_windows_exec(
+        &self,
+        state: &dyn Session,
+        files: &[&FileMeta],
+        windows: &[(i64, i64)],
+        filters: &[Expr],
+        projection: Option<&[usize]>,
+        partitions: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let outside = windows_expr(windows, false);
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let pred = conjunction(filters.iter().cloned().chain([outside.clone()]))
+            .map(|e| state.create_physical_expr(e, &df_schema))
+            .transpose()?;
+        let time_idx = self.schema.index_of(TIME_COLUMN)?;
+        let wanted: Vec<usize> =
+            projection.map_or_else(|| (0..self.schema.fields().len()).collect(), <[_]>::to_vec);
+        let mut read = wanted.clone();
+        if !read.contains(&time_idx) {
+            read.push(time_idx);
+        }
+        let scan = self.parquet_exec(files, pred, Some(read.clone()), partitions)?;
+        let read_schema = DFSchema::try_from(self.schema.project(&read)?)?;
+        let exact = state.create_physical_expr(outside, &read_schema)?;
+        let out: Vec<usize> = (0..wanted.len()).collect();
+        Ok(Arc::new(
+            FilterExecBuilder::new(exact, scan)
+                .apply_projection(Some(out))?
+                .build()?,
+        ))
     }
 
     fn parquet_exec(
@@ -425,14 +546,12 @@ impl TableProvider for MeasurementTable {
             .collect();
         let merge_schema = Arc::new(self.schema.project(&keep)?);
         let merge_df_schema = DFSchema::try_from(merge_schema.as_ref().clone())?;
-        let key_filter = conjunction(filters.iter().filter(|f| self.is_key_filter(f)).cloned());
-        // The same tag/time filter against the full schema (Parquet pruning) and the merge
-        // schema (rows already read).
-        let key_pred = key_filter
+        let key_filter_expr =
+            conjunction(filters.iter().filter(|f| self.is_key_filter(f)).cloned());
+        // The tag/time filter against the merge schema (rows already read); merged files are
+        // pruned by it and their contested windows.
+        let merge_pred = key_filter_expr
             .clone()
-            .map(|e| state.create_physical_expr(e, &df_schema))
-            .transpose()?;
-        let merge_pred = key_filter
             .map(|e| state.create_physical_expr(e, &merge_df_schema))
             .transpose()?;
 
@@ -465,49 +584,32 @@ impl TableProvider for MeasurementTable {
                 .map(|b| b.and_then(|b| Ok(b.project(&keep)?)))
                 .collect::<Result<Vec<_>>>()?
         };
-        let mut buffer_days: BTreeSet<i64> = BTreeSet::new();
         for b in &buffered {
             stats.buffer_rows += b.num_rows();
-            if let Some(t) = b
-                .column_by_name(TIME_COLUMN)
-                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-            {
-                let mut last = None;
-                for v in t.values().iter() {
-                    let d = day_of(*v);
-                    if last != Some(d) {
-                        buffer_days.insert(d);
-                        last = Some(d);
-                    }
-                }
-            }
         }
 
         let partitions = state.config().target_partitions();
-        let mut direct: Vec<&FileMeta> = Vec::new();
-        let mut memory: Vec<RecordBatch> = Vec::new();
         // Buffered time range per day.
         let mut buffer_ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for b in &buffered {
-            if let Some(t) = b
-                .column_by_name(TIME_COLUMN)
-                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-            {
-                for v in t.values().iter() {
-                    let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
-                    r.0 = r.0.min(*v);
-                    r.1 = r.1.max(*v);
-                }
+            for v in times(b) {
+                let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
+                r.0 = r.0.min(*v);
+                r.1 = r.1.max(*v);
             }
         }
-        let mut merge_days: BTreeSet<i64> = BTreeSet::new();
+        // Files read directly: `clean` ones overlap no other source; `partial` ones do, and are
+        // read outside the contested windows only (their rows inside are merged).
+        let mut clean: Vec<&FileMeta> = Vec::new();
+        let mut partial: Vec<&FileMeta> = Vec::new();
+        let mut memory: Vec<RecordBatch> = Vec::new();
+        // Every contested window of every day (days do not overlap, so neither do windows).
+        let mut windows: Vec<(i64, i64)> = Vec::new();
         for (day, files) in &by_day {
-            if files.len() == 1 && !buffer_days.contains(day) {
-                direct.push(files[0]);
+            if files.len() == 1 && !buffer_ranges.contains_key(day) {
+                clean.push(files[0]);
                 continue;
             }
-            // Sources whose time ranges do not overlap cannot hold the same (series, time):
-            // e.g. the files of successive persists of data written in time order.
             let mut ranges = Vec::with_capacity(files.len() + 1);
             for f in files {
                 ranges.push(self.file_time_range(f).await);
@@ -515,65 +617,86 @@ impl TableProvider for MeasurementTable {
             if let Some(r) = buffer_ranges.get(day) {
                 ranges.push(*r);
             }
-            ranges.sort_unstable();
-            if ranges.windows(2).all(|w| w[0].1 < w[1].0) {
-                direct.extend(files.iter().copied());
+            // Only where two sources' time ranges overlap can they hold the same (series,
+            // time); successive persists of data written in time order overlap little or not
+            // at all, so most rows need no merging.
+            let day_windows = contested(&ranges);
+            if day_windows.is_empty() {
+                clean.extend(files.iter().copied());
                 stats.files_disjoint += files.len();
                 continue;
             }
-            merge_days.insert(*day);
-            // Merge this day: files oldest first (list_files is in ascending seq), then buffer.
-            stats.files_merged += files.len();
-            let exec = self.parquet_exec(files, key_pred.clone(), Some(keep.clone()), 1)?;
+            let mut to_merge: Vec<&FileMeta> = Vec::new();
+            for (f, r) in files.iter().zip(&ranges) {
+                if !day_windows.iter().any(|w| overlaps(*w, *r)) {
+                    clean.push(f);
+                    stats.files_disjoint += 1;
+                    continue;
+                }
+                to_merge.push(f);
+                // A file wholly inside one window has nothing to read directly.
+                if !day_windows.iter().any(|w| w.0 <= r.0 && r.1 <= w.1) {
+                    partial.push(f);
+                }
+            }
+            stats.files_merged += to_merge.len();
+            let inside = windows_expr(&day_windows, true);
+            let read_pred = conjunction(key_filter_expr.clone().into_iter().chain([inside]))
+                .map(|e| state.create_physical_expr(e, &df_schema))
+                .transpose()?;
+            // Files oldest first (list_files is in ascending seq), then the buffer: the later
+            // write wins.
+            let exec = self.parquet_exec(&to_merge, read_pred, Some(keep.clone()), 1)?;
             let mut parts = Vec::new();
             for b in collect(exec, state.task_ctx()).await? {
                 let b = select_rows(&b, lo, hi, None)?;
+                let b = window_rows(&b, &day_windows, true)?;
                 parts.push(filter_batch(&b, merge_pred.as_ref())?);
             }
             for b in &buffered {
-                if buffer_days.contains(day) {
-                    let b = select_rows(b, lo, hi, Some(*day))?;
-                    if b.num_rows() > 0 {
-                        parts.push(filter_batch(&b, merge_pred.as_ref())?);
-                    }
+                let b = window_rows(b, &day_windows, true)?;
+                if b.num_rows() > 0 {
+                    parts.push(filter_batch(&b, merge_pred.as_ref())?);
                 }
             }
             if let Some(m) = dedup_sort(&parts, Some(merge_schema.clone())).map_err(storage_err)? {
+                stats.rows_merged += m.num_rows();
                 memory.push(m);
             }
+            windows.extend(day_windows);
         }
-        // Buffered rows of days without files.
+        // Buffered rows outside every window (already deduplicated by the storage).
         for b in &buffered {
-            if b.num_rows() == 0 {
-                continue;
-            }
-            let time = b
-                .column_by_name(TIME_COLUMN)
-                .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>());
-            let merged_days: Vec<i64> = merge_days.iter().copied().collect();
-            if merged_days.is_empty() {
-                memory.push(filter_batch(b, merge_pred.as_ref())?);
-            } else if let Some(time) = time {
-                let mask: BooleanArray = time
-                    .values()
-                    .iter()
-                    .map(|t| Some(!merged_days.contains(&day_of(*t))))
-                    .collect();
-                let rest = filter_record_batch(b, &mask)?;
-                if rest.num_rows() > 0 {
-                    memory.push(filter_batch(&rest, merge_pred.as_ref())?);
-                }
+            let rest = window_rows(b, &windows, false)?;
+            if rest.num_rows() > 0 {
+                memory.push(filter_batch(&rest, merge_pred.as_ref())?);
             }
         }
-        stats.files_scanned = direct.len() - stats.files_disjoint;
+        stats.files_scanned = clean.len() - stats.files_disjoint;
+        stats.files_partial = partial.len();
         if let Ok(mut s) = self.shared.stats.lock() {
             s.insert((self.database.clone(), self.table.clone()), stats);
         }
 
         let projection = projection.cloned();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        if !direct.is_empty() {
-            children.push(self.parquet_exec(&direct, all_pred, projection.clone(), partitions)?);
+        if !clean.is_empty() {
+            children.push(self.parquet_exec(
+                &clean,
+                all_pred.clone(),
+                projection.clone(),
+                partitions,
+            )?);
+        }
+        if !partial.is_empty() {
+            children.push(self.outside_windows_exec(
+                state,
+                &partial,
+                &windows,
+                filters,
+                projection.as_deref(),
+                partitions,
+            )?);
         }
         memory.retain(|b| b.num_rows() > 0);
         if !memory.is_empty() || children.is_empty() {

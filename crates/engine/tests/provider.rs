@@ -345,3 +345,98 @@ async fn new_columns_and_tags_across_files_and_buffer() {
     .await;
     assert!(out.contains("| a    |") && out.contains("| b    |") && !out.contains("| c "));
 }
+
+/// `n` rows of host `h`, one per second from `from`, with `usage = base + i`.
+fn run_of(h: &'static str, from: i64, n: usize, base: f64) -> RecordBatch {
+    batch(
+        vec![
+            ("host", Col::Tag(vec![h; n])),
+            (
+                "usage",
+                Col::F((0..n).map(|i| Some(base + i as f64)).collect()),
+            ),
+        ],
+        (0..n as i64).map(|i| from + i * SEC).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partly_overlapping_sources_merge_only_their_overlap() {
+    let f = open().await;
+    // File 1: seconds 0..10. File 2: seconds 8..20, rewriting 8 and 9. Buffer: 18..25,
+    // rewriting 18 and 19. Contested windows: [8, 9] and [18, 19].
+    write(&f, "cpu", run_of("a", T0, 10, 0.0)).await;
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", run_of("a", T0 + 8 * SEC, 12, 100.0)).await;
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", run_of("a", T0 + 18 * SEC, 7, 1000.0)).await;
+    let expected: Vec<f64> = (0..8)
+        .map(|i| i as f64)
+        .chain((0..10).map(|i| 100.0 + i as f64))
+        .chain((0..7).map(|i| 1000.0 + i as f64))
+        .collect();
+    let out = f
+        .engine
+        .sql(
+            "db",
+            r#"SELECT usage FROM "db"."cpu" WHERE host = 'a' ORDER BY time"#,
+        )
+        .await
+        .unwrap();
+    let got: Vec<f64> = out
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let s = f.engine.last_scan("db", "cpu").unwrap();
+    assert_eq!(
+        (
+            s.files_total,
+            s.files_merged,
+            s.files_partial,
+            s.rows_merged
+        ),
+        (2, 2, 2, 4),
+        "{s:?}"
+    );
+    // Without the time column in the projection, and aggregated.
+    let out = query(
+        &f,
+        r#"SELECT count(*) AS c, sum(usage) AS s, count(DISTINCT host) AS h FROM "db"."cpu""#,
+    )
+    .await;
+    let sum: f64 = expected.iter().sum();
+    assert!(out.contains(&format!("| 25 | {sum:.1} | 1 |")), "{out}");
+    // A time range that excludes one window still merges correctly.
+    let out = query(
+        &f,
+        r#"SELECT count(*) AS c, min(usage) AS m FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704067209000000000)"#,
+    )
+    .await;
+    assert!(out.contains("| 16 | 101.0 |"), "{out}");
+}
+
+#[test]
+fn contested_windows() {
+    use influxgate_engine::provider::contested;
+    assert_eq!(contested(&[(0, 9), (10, 20)]), vec![]);
+    assert_eq!(contested(&[(0, 10), (10, 20)]), vec![(10, 10)]);
+    assert_eq!(
+        contested(&[(8, 19), (0, 9), (18, 24)]),
+        vec![(8, 9), (18, 19)]
+    );
+    assert_eq!(contested(&[(0, 100), (10, 20), (15, 30)]), vec![(10, 30)]);
+    assert_eq!(contested(&[(0, 5)]), vec![]);
+    assert_eq!(contested(&[(i64::MIN, i64::MAX), (-5, 5)]), vec![(-5, 5)]);
+    assert_eq!(
+        contested(&[(i64::MIN, i64::MAX), (i64::MIN, i64::MAX)]),
+        vec![(i64::MIN, i64::MAX)]
+    );
+}
