@@ -82,6 +82,13 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
+        ctx.register_udtf(
+            crate::last_rows::LAST_ROWS,
+            Arc::new(crate::last_rows::LastRowsFunction {
+                storage: storage.clone(),
+                shared: shared.clone(),
+            }),
+        );
         Engine {
             storage,
             state: ctx.state(),

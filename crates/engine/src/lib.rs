@@ -2,8 +2,10 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod engine;
+pub mod last_rows;
 pub mod provider;
 pub mod udf;
 
 pub use engine::{CATALOG, Engine, EngineError};
+pub use last_rows::LAST_ROWS;
 pub use provider::{MeasurementTable, STORE_URL, ScanStats, Shared, StorageCatalog};

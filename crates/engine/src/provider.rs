@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimestampNanosecondType};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
@@ -43,7 +43,7 @@ use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use influxgate_storage::layout::{NANOS_PER_DAY, day_of};
-use influxgate_storage::merge::{align, dedup_sort};
+use influxgate_storage::merge::{align, dedup_sort, last_rows};
 use influxgate_storage::{FileMeta, Storage, StorageError, TIME_COLUMN};
 
 /// The URL the storage's object store is registered under in the session.
@@ -85,6 +85,17 @@ pub struct Shared {
     /// `[min, max]` of the `time` column of each file (files never change), from the Parquet
     /// footer's statistics.
     time_ranges: Mutex<HashMap<String, (i64, i64)>>,
+    /// The [`last_rows`] of each file (files never change), up to [`SUMMARY_BUDGET`] bytes.
+    summaries: Mutex<Summaries>,
+}
+
+/// Bytes of file summaries kept in memory; past it, summaries are computed per query.
+pub const SUMMARY_BUDGET: usize = 64 << 20;
+
+#[derive(Debug, Default)]
+struct Summaries {
+    by_path: HashMap<String, RecordBatch>,
+    bytes: usize,
 }
 
 /// The catalog of the session: one schema per storage database.
@@ -172,13 +183,23 @@ pub struct MeasurementTable {
 impl MeasurementTable {
     /// A table of `storage` (whose catalog must know it).
     pub fn try_new(storage: Arc<Storage>, database: &str, table: &str) -> Option<Self> {
+        Self::with_shared(storage, database, table, Arc::default())
+    }
+
+    /// A table sharing the caches and stats of a catalog's other tables.
+    pub fn with_shared(
+        storage: Arc<Storage>,
+        database: &str,
+        table: &str,
+        shared: Arc<Shared>,
+    ) -> Option<Self> {
         let schema = Arc::new(storage.catalog().table(database, table)?.arrow_schema());
         Some(MeasurementTable {
             storage,
             database: database.to_string(),
             table: table.to_string(),
             schema,
-            shared: Arc::default(),
+            shared,
         })
     }
 
@@ -464,6 +485,110 @@ impl MeasurementTable {
                 .apply_projection(Some(out))?
                 .build()?,
         ))
+    }
+
+    /// [`last_rows`] of one file, read whole once and kept (within [`SUMMARY_BUDGET`]).
+    async fn file_summary(&self, state: &dyn Session, f: &FileMeta) -> Result<RecordBatch> {
+        let key = f.path.to_string();
+        if let Some(b) = self
+            .shared
+            .summaries
+            .lock()
+            .ok()
+            .and_then(|m| m.by_path.get(&key).cloned())
+        {
+            return Ok(b);
+        }
+        let exec = self.parquet_exec(&[f], None, None, 1)?;
+        let batches = collect(exec, state.task_ctx()).await?;
+        let whole = concat_batches(&self.schema, &batches)?;
+        let summary = last_rows(&whole).map_err(storage_err)?;
+        if let Ok(mut m) = self.shared.summaries.lock() {
+            let size = summary.get_array_memory_size();
+            if m.bytes + size <= SUMMARY_BUDGET {
+                m.bytes += size;
+                m.by_path.insert(key, summary.clone());
+            }
+        }
+        Ok(summary)
+    }
+
+    /// [`last_rows`] of the whole table (every day, files and buffer, deduplicated): per file
+    /// a cached summary; rows of the contested windows (where sources overlap) merged first,
+    /// because only there can a point's fields come from several sources.
+    pub async fn last_rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+        // The buffer before the files: a persist in between then shows its rows twice (merged
+        // as a contested window) rather than not at all.
+        let buffered = self
+            .storage
+            .buffer_snapshot(&self.database, &self.table)
+            .map_err(storage_err)?
+            .iter()
+            .map(|b| align(b, &self.schema).map_err(storage_err))
+            .collect::<Result<Vec<_>>>()?;
+        let files = self.storage.list_files(&self.database, &self.table);
+        let mut buffer_ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for b in &buffered {
+            for v in times(b) {
+                let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
+                r.0 = r.0.min(*v);
+                r.1 = r.1.max(*v);
+            }
+        }
+        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
+        for f in &files {
+            by_day.entry(f.day).or_default().push(f);
+        }
+        let mut parts: Vec<RecordBatch> = Vec::new();
+        let mut windows: Vec<(i64, i64)> = Vec::new();
+        for (day, files) in &by_day {
+            let mut ranges = Vec::with_capacity(files.len() + 1);
+            for f in files {
+                ranges.push(self.file_time_range(f).await);
+            }
+            if let Some(r) = buffer_ranges.get(day) {
+                ranges.push(*r);
+            }
+            let day_windows = contested(&ranges);
+            if day_windows.is_empty() {
+                continue;
+            }
+            let overlapping: Vec<&FileMeta> = files
+                .iter()
+                .zip(&ranges)
+                .filter(|(_, r)| day_windows.iter().any(|w| overlaps(*w, **r)))
+                .map(|(f, _)| *f)
+                .collect();
+            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+            let pred = state.create_physical_expr(windows_expr(&day_windows, true), &df_schema)?;
+            let exec = self.parquet_exec(&overlapping, Some(pred), None, 1)?;
+            let mut inside = Vec::new();
+            for b in collect(exec, state.task_ctx()).await? {
+                inside.push(window_rows(&b, &day_windows, true)?);
+            }
+            for b in &buffered {
+                inside.push(window_rows(b, &day_windows, true)?);
+            }
+            if let Some(m) = dedup_sort(&inside, Some(self.schema.clone())).map_err(storage_err)? {
+                parts.push(last_rows(&m).map_err(storage_err)?);
+            }
+            windows.extend(day_windows);
+        }
+        // Outside the windows every (series, time) has one source.
+        for f in &files {
+            let summary = self.file_summary(state, f).await?;
+            parts.push(window_rows(&summary, &windows, false)?);
+        }
+        if !buffered.is_empty() {
+            let b = concat_batches(&self.schema, &buffered)?;
+            parts.push(window_rows(
+                &last_rows(&b).map_err(storage_err)?,
+                &windows,
+                false,
+            )?);
+        }
+        let all = concat_batches(&self.schema, &parts)?;
+        last_rows(&all).map_err(storage_err)
     }
 
     fn parquet_exec(

@@ -440,3 +440,115 @@ fn contested_windows() {
         vec![(i64::MIN, i64::MAX)]
     );
 }
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `last()` of `x` with `y` riding along, and the hosts present, over `from`.
+async fn lasts(f: &Fixture, from: &str) -> String {
+    query(
+        f,
+        &format!(
+            "SELECT host, \
+               first_value(time ORDER BY time DESC) FILTER (WHERE x IS NOT NULL) AS t, \
+               first_value(x ORDER BY time DESC) FILTER (WHERE x IS NOT NULL) AS x, \
+               first_value(y ORDER BY time DESC) FILTER (WHERE x IS NOT NULL) AS y, \
+               first_value(y ORDER BY time DESC) FILTER (WHERE y IS NOT NULL) AS last_y \
+             FROM {from} GROUP BY host ORDER BY host"
+        ),
+    )
+    .await
+}
+
+fn xy(
+    hosts: Vec<&'static str>,
+    x: Vec<Option<f64>>,
+    y: Vec<Option<i64>>,
+    t: Vec<i64>,
+) -> RecordBatch {
+    batch(
+        vec![
+            ("host", Col::Tag(hosts)),
+            ("x", Col::F(x)),
+            ("y", Col::I(y)),
+        ],
+        t,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_rows_answer_like_the_table() {
+    let f = open().await;
+    let table = r#""db"."cpu""#;
+    let last = "last_rows('db', 'cpu')";
+    // File 1 (day 0): a at 1..3, b at 2.
+    write(
+        &f,
+        "cpu",
+        xy(
+            vec!["a", "a", "a", "b"],
+            vec![Some(1.0), Some(2.0), Some(3.0), Some(20.0)],
+            vec![Some(10), Some(11), None, Some(200)],
+            vec![T0 + SEC, T0 + 2 * SEC, T0 + 3 * SEC, T0 + 2 * SEC],
+        ),
+    )
+    .await;
+    f.storage.flush().await.unwrap();
+    assert_eq!(lasts(&f, last).await, lasts(&f, table).await);
+    // File 2 rewrites y of (a, 3s): the point x's last value comes from now carries y = 99,
+    // though file 2's own latest y is later (5s). Day 1 gets c.
+    write(
+        &f,
+        "cpu",
+        xy(
+            vec!["a", "a", "c"],
+            vec![None, None, Some(7.0)],
+            vec![Some(99), Some(12), None],
+            vec![T0 + 3 * SEC, T0 + 5 * SEC, T0 + DAY],
+        ),
+    )
+    .await;
+    f.storage.flush().await.unwrap();
+    let want = lasts(&f, table).await;
+    assert!(
+        squash(&want).contains("| a | 2024-01-01T00:00:03Z | 3.0 | 99 | 12 |"),
+        "{want}"
+    );
+    assert_eq!(lasts(&f, last).await, want);
+    // Buffered rows overlapping file 2, and a new series.
+    write(
+        &f,
+        "cpu",
+        xy(
+            vec!["a", "d"],
+            vec![Some(4.0), Some(1.5)],
+            vec![None, Some(5)],
+            vec![T0 + 4 * SEC, T0 + 4 * SEC],
+        ),
+    )
+    .await;
+    let want = lasts(&f, table).await;
+    assert!(
+        squash(&want).contains("| a | 2024-01-01T00:00:04Z | 4.0 | | 12 |"),
+        "{want}"
+    );
+    assert_eq!(lasts(&f, last).await, want);
+    // A few rows per series, the same series and tag values.
+    let rows = query(&f, &format!("SELECT count(*) AS n FROM {last}")).await;
+    // a: x at 4s, y at 5s; b, c, d: one point each.
+    assert!(rows.contains("| 5 |"), "{rows}");
+    let hosts = |from: &str| format!("SELECT DISTINCT host FROM {from} ORDER BY host");
+    assert_eq!(
+        query(&f, &hosts(last)).await,
+        query(&f, &hosts(table)).await
+    );
+    // Bad calls are plan errors, not panics.
+    for bad in [
+        "SELECT * FROM last_rows('db')",
+        "SELECT * FROM last_rows('db', 'nope')",
+        "SELECT * FROM last_rows(1, 2)",
+    ] {
+        assert!(f.engine.sql("db", bad).await.is_err(), "{bad}");
+    }
+}

@@ -5,12 +5,14 @@
 //! a later null keeps the earlier value. "Later" is the order of the input batches (oldest first)
 //! and, within a batch, row order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
-use arrow::compute::{cast, concat_batches, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, new_null_array,
+};
+use arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampNanosecondType};
 use arrow::row::{RowConverter, SortField};
 use influxgate::ColumnType;
 
@@ -152,6 +154,84 @@ pub fn dedup_sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// The rows of `batch` that hold, for some series, the latest non-null value of some field
+/// (the latest time; on equal times the later row), in input order.
+///
+/// Every query that only reads each series' last value of each field, and the fields of the
+/// point it comes from, answers the same over these rows as over all of them: InfluxQL's
+/// `last()`, the series and tag values present. `last_rows` of the concatenation of such row
+/// sets is the row set of the union, as long as no two inputs share a (series, time).
+pub fn last_rows(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let n = batch.num_rows();
+    let mut tag_cols = Vec::new();
+    let mut sort_fields = Vec::new();
+    let mut field_cols = Vec::new();
+    let mut time = None;
+    for (i, f) in schema.fields().iter().enumerate() {
+        match column_type_of(f.name(), f.data_type()) {
+            Some(ColumnType::Tag) => {
+                tag_cols.push(batch.column(i).clone());
+                sort_fields.push(SortField::new(f.data_type().clone()));
+            }
+            Some(ColumnType::Time) => {
+                time = batch
+                    .column(i)
+                    .as_primitive_opt::<TimestampNanosecondType>()
+                    .map(|t| t.values().clone());
+            }
+            _ => field_cols.push(batch.column(i).clone()),
+        }
+    }
+    let Some(time) = time else {
+        return Ok(batch.clone());
+    };
+    // The series of each row (rows of a series usually come together: compare with the last).
+    let series: Vec<u32> = if tag_cols.is_empty() {
+        vec![0; n]
+    } else {
+        let rows = RowConverter::new(sort_fields)?.convert_columns(&tag_cols)?;
+        let mut ids: HashMap<&[u8], u32> = HashMap::new();
+        let mut out = Vec::with_capacity(n);
+        let mut prev: Option<(&[u8], u32)> = None;
+        for i in 0..n {
+            let key = rows.row(i).data();
+            let id = match prev {
+                Some((k, id)) if k == key => id,
+                _ => {
+                    let next = ids.len() as u32;
+                    *ids.entry(key).or_insert(next)
+                }
+            };
+            prev = Some((key, id));
+            out.push(id);
+        }
+        out
+    };
+    let n_series = series.iter().max().map_or(0, |m| *m as usize + 1);
+    // Per series and field: the row of its latest non-null value.
+    let mut keep = vec![false; n];
+    let mut best: Vec<Option<u32>> = vec![None; n_series];
+    for c in &field_cols {
+        best.iter_mut().for_each(|b| *b = None);
+        for i in 0..n {
+            if c.is_valid(i) {
+                let b = &mut best[series[i] as usize];
+                if b.is_none_or(|r| time[i] >= time[r as usize]) {
+                    *b = Some(i as u32);
+                }
+            }
+        }
+        for r in best.iter().flatten() {
+            keep[*r as usize] = true;
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        return Ok(batch.clone());
+    }
+    Ok(filter_record_batch(batch, &BooleanArray::from(keep))?)
+}
+
 /// Whether a data type is the tag type (dictionary of strings).
 pub fn is_tag_type(dt: &DataType) -> bool {
     matches!(dt, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
@@ -236,6 +316,70 @@ mod tests {
         assert_eq!(t, [9, 1, 9, 5, 6]);
         assert_eq!(x, [Some(3.0), None, Some(20.0), Some(1.0), None]);
         assert_eq!(y, [None, None, Some(7), None, Some(8)]);
+    }
+
+    #[test]
+    fn last_rows_keep_each_series_latest_value_of_each_field() {
+        // Series a: x latest at 9, y latest at 5 (null at 9). Series b: x at 3 only. A null
+        // series (no tag) is its own series.
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "k",
+                Arc::new(
+                    vec![Some("a"), Some("a"), Some("b"), Some("a"), None, None]
+                        .into_iter()
+                        .collect::<DictionaryArray<Int32Type>>(),
+                ) as ArrayRef,
+            ),
+            (
+                "x",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(4.0),
+                    Some(5.0),
+                    None,
+                ])) as ArrayRef,
+            ),
+            (
+                "y",
+                Arc::new(Int64Array::from(vec![
+                    Some(10),
+                    Some(20),
+                    None,
+                    None,
+                    None,
+                    Some(60),
+                ])) as ArrayRef,
+            ),
+            (
+                "time",
+                Arc::new(
+                    TimestampNanosecondArray::from(vec![1, 5, 3, 9, 2, 1]).with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let out = last_rows(&batch).unwrap();
+        let t: Vec<i64> = out
+            .column(3)
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        // Row 0 (a, 1) is nobody's latest; the others are someone's.
+        assert_eq!(t, [5, 3, 9, 2, 1]);
+        // Applying it again changes nothing; a batch without fields' nulls keeps one row per
+        // series.
+        assert_eq!(last_rows(&out).unwrap().num_rows(), 5);
+        let dense = b(
+            vec![Some("a"), Some("a"), Some("b")],
+            vec![Some(1.0), Some(2.0), Some(3.0)],
+            vec![7, 8, 1],
+        );
+        let out = last_rows(&dense).unwrap();
+        let x: Vec<Option<f64>> = out.column(1).as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(x, [Some(2.0), Some(3.0)]);
     }
 
     #[test]
