@@ -21,6 +21,8 @@ struct Case {
     db: String,
     rp: Option<String>,
     now: Option<String>,
+    /// `last_rows: yes`: the backend has the `last_rows` table function.
+    last_rows: bool,
     /// Expected `sql:`/`plan:`/`answer:`/`error:` lines, key and text.
     expect: Vec<(String, String)>,
 }
@@ -55,6 +57,7 @@ fn parse_cases(text: &str) -> Result<(Vec<String>, Vec<Case>), String> {
             "db" => case.db = value,
             "rp" => case.rp = Some(value),
             "now" => case.now = Some(value),
+            "last_rows" => case.last_rows = value == "yes",
             "sql" | "plan" | "answer" | "error" => case.expect.push((key.to_owned(), value)),
             other => return Err(format!("line {}: unknown key {other:?}", n + 1)),
         }
@@ -63,6 +66,13 @@ fn parse_cases(text: &str) -> Result<(Vec<String>, Vec<Case>), String> {
 }
 
 fn actual(case: &Case, schema: &JsonSchema) -> Vec<(String, String)> {
+    let with_last_rows;
+    let schema = if case.last_rows {
+        with_last_rows = schema.clone().with_last_rows("last_rows");
+        &with_last_rows
+    } else {
+        schema
+    };
     let now = parse_rfc3339(case.now.as_deref().unwrap_or(DEFAULT_NOW)).expect("valid now");
     let stmts = match parse_statements(&case.query) {
         Ok(s) => s,
@@ -128,6 +138,9 @@ fn render(header: &[String], cases: &[Case]) -> String {
         }
         if let Some(now) = &c.now {
             s.push_str(&format!("now: {now}\n"));
+        }
+        if c.last_rows {
+            s.push_str("last_rows: yes\n");
         }
         for (k, v) in &c.expect {
             s.push_str(&format!("{k}: {v}\n"));

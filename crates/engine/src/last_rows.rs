@@ -46,16 +46,20 @@ fn string_arg(args: &[Expr], i: usize) -> Result<&str> {
     }
 }
 
+/// The two arguments of a call.
+pub(crate) fn db_and_table(exprs: &[Expr]) -> Result<(&str, &str)> {
+    if exprs.len() != 2 {
+        return Err(DataFusionError::Plan(format!(
+            "{LAST_ROWS}('database', 'table') takes two arguments, got {}",
+            exprs.len()
+        )));
+    }
+    Ok((string_arg(exprs, 0)?, string_arg(exprs, 1)?))
+}
+
 impl TableFunctionImpl for LastRowsFunction {
     fn call_with_args(&self, args: TableFunctionArgs<'_, '_>) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        if exprs.len() != 2 {
-            return Err(DataFusionError::Plan(format!(
-                "{LAST_ROWS}('database', 'table') takes two arguments, got {}",
-                exprs.len()
-            )));
-        }
-        let (db, table) = (string_arg(exprs, 0)?, string_arg(exprs, 1)?);
+        let (db, table) = db_and_table(args.exprs())?;
         let t = MeasurementTable::with_shared(self.storage.clone(), db, table, self.shared.clone())
             .ok_or_else(|| DataFusionError::Plan(format!("table '{db}.{table}' not found")))?;
         Ok(Arc::new(LastRowsTable(t)))

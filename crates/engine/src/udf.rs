@@ -5,12 +5,15 @@
 //! simple and exact; these aggregates (mode, percentile, integral) need all values of a group
 //! anyway (percentile and mode sort or count them, integral orders by time).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, ListArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::catalog::{
+    MemorySchemaProvider, SchemaProvider, TableFunctionArgs, TableFunctionImpl, TableProvider,
+};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -337,14 +340,37 @@ pub fn planning_session(schema: &dyn QuerySchema) -> Result<SessionContext> {
     let catalog = ctx
         .catalog("datafusion")
         .expect("the default catalog exists");
+    let mut tables = HashMap::new();
     for db in schema.databases() {
         let provider = Arc::new(MemorySchemaProvider::new());
         for m in schema.measurements(&db) {
             let s = measurement_schema(&schema.tag_keys(&db, &m), &schema.field_keys(&db, &m));
-            let table = MemTable::try_new(s.clone(), vec![vec![RecordBatch::new_empty(s)]])?;
-            provider.register_table(m, Arc::new(table))?;
+            let table = Arc::new(MemTable::try_new(
+                s.clone(),
+                vec![vec![RecordBatch::new_empty(s)]],
+            )?);
+            tables.insert(
+                (db.clone(), m.clone()),
+                table.clone() as Arc<dyn TableProvider>,
+            );
+            provider.register_table(m, table)?;
         }
         catalog.register_schema(&db, provider)?;
     }
+    ctx.register_udtf(crate::last_rows::LAST_ROWS, Arc::new(EmptyLastRows(tables)));
     Ok(ctx)
+}
+
+/// `last_rows('db', 'table')` of a planning session: the empty table itself.
+#[derive(Debug)]
+struct EmptyLastRows(HashMap<(String, String), Arc<dyn TableProvider>>);
+
+impl TableFunctionImpl for EmptyLastRows {
+    fn call_with_args(&self, args: TableFunctionArgs<'_, '_>) -> Result<Arc<dyn TableProvider>> {
+        let (db, table) = crate::last_rows::db_and_table(args.exprs())?;
+        self.0
+            .get(&(db.to_owned(), table.to_owned()))
+            .cloned()
+            .ok_or_else(|| DataFusionError::Plan(format!("table '{db}.{table}' not found")))
+    }
 }

@@ -27,6 +27,7 @@ struct Case {
     db: String,
     rp: Option<String>,
     now: Option<String>,
+    last_rows: bool,
 }
 
 fn cases() -> Vec<Case> {
@@ -56,6 +57,7 @@ fn cases() -> Vec<Case> {
                     "db" => last.db = v.to_owned(),
                     "rp" => last.rp = Some(v.to_owned()),
                     "now" => last.now = Some(v.to_owned()),
+                    "last_rows" => last.last_rows = v == "yes",
                     _ => {}
                 }
             } else if line == "db:" {
@@ -86,6 +88,7 @@ fn every_translation_plans() {
     )
     .expect("valid schema");
     let ctx = planning_session(&schema).expect("session");
+    let with_last_rows = schema.clone().with_last_rows(influxgate_engine::LAST_ROWS);
     let mut planned = 0;
     let mut failures = Vec::new();
     let all = cases();
@@ -96,6 +99,7 @@ fn every_translation_plans() {
         db,
         rp,
         now,
+        last_rows,
     } in &all
     {
         let now = parse_rfc3339(now.as_deref().unwrap_or("2024-01-01T00:00:00Z")).unwrap();
@@ -106,7 +110,7 @@ fn every_translation_plans() {
             database: db,
             retention_policy: rp.as_deref(),
             now,
-            schema: &schema,
+            schema: if *last_rows { &with_last_rows } else { &schema },
         };
         for stmt in &stmts {
             let Ok(Translation::Sql(queries)) = translate(stmt, &tctx) else {

@@ -115,6 +115,10 @@ impl QuerySchema for CatalogView {
     fn databases(&self) -> Vec<String> {
         self.0.databases.keys().cloned().collect()
     }
+
+    fn last_rows_function(&self) -> Option<&str> {
+        Some(influxgate_engine::LAST_ROWS)
+    }
 }
 
 impl CatalogView {

@@ -25,6 +25,9 @@ pub(crate) struct Scope {
     pub from: TableWithJoins,
     pub tags: BTreeSet<String>,
     pub fields: BTreeMap<String, FieldType>,
+    /// The FROM item of the measurement's last rows (see
+    /// [`super::QuerySchema::last_rows_function`]), if the backend has them.
+    pub last_rows: Option<TableWithJoins>,
 }
 
 /// What a name refers to in a [`Scope`].
@@ -37,6 +40,26 @@ pub(crate) enum ColKind {
 }
 
 impl Scope {
+    /// This scope reading the last rows instead, when it has them and `only_tags` (the
+    /// conditions) reference tags only.
+    pub fn over_last_rows(&self, conds: &[&Expr]) -> Option<Scope> {
+        let from = self.last_rows.clone()?;
+        let mut vars = Vec::new();
+        for c in conds {
+            bare_vars(c, &mut vars);
+        }
+        if vars.iter().any(|v| self.resolve(v) != ColKind::Tag) {
+            return None;
+        }
+        Some(Scope {
+            name: self.name.clone(),
+            from,
+            tags: self.tags.clone(),
+            fields: self.fields.clone(),
+            last_rows: None,
+        })
+    }
+
     pub fn resolve(&self, v: &VarRef) -> ColKind {
         let tag = self.tags.contains(&v.name);
         let field = self.fields.get(&v.name).copied();

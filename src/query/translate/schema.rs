@@ -16,6 +16,13 @@ pub trait QuerySchema {
     fn field_keys(&self, db: &str, measurement: &str) -> Vec<(String, FieldType)>;
     /// Every storage database name.
     fn databases(&self) -> Vec<String>;
+    /// The name of the backend's table function `f('db', 'measurement')` returning the rows
+    /// that hold each series' latest value of each field (same columns as the table), if it
+    /// has one: `last()` without a time range and SHOW TAG VALUES/SERIES without one then
+    /// read it instead of every row. influxgate's engine has `last_rows`.
+    fn last_rows_function(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One measurement's columns in a [`JsonSchema`].
@@ -35,11 +42,15 @@ pub struct JsonSchema {
     /// database → measurement → columns. A single-database document is stored under `""`,
     /// which then answers for every database name.
     databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
+    /// See [`QuerySchema::last_rows_function`] (`"last_rows"` key of the multi-database form).
+    last_rows: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
 struct MultiDoc {
     databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
+    #[serde(default)]
+    last_rows: Option<String>,
 }
 
 impl JsonSchema {
@@ -48,20 +59,33 @@ impl JsonSchema {
         if let Ok(multi) = serde_json::from_str::<MultiDoc>(json) {
             return Ok(JsonSchema {
                 databases: multi.databases,
+                last_rows: multi.last_rows,
             });
         }
         let single: BTreeMap<String, MeasurementSchema> =
             serde_json::from_str(json).map_err(|e| format!("invalid schema JSON: {e}"))?;
         let mut databases = BTreeMap::new();
         databases.insert(String::new(), single);
-        Ok(JsonSchema { databases })
+        Ok(JsonSchema {
+            databases,
+            last_rows: None,
+        })
+    }
+
+    /// This schema, its backend having the last-rows table function `name`.
+    pub fn with_last_rows(mut self, name: &str) -> Self {
+        self.last_rows = Some(name.to_owned());
+        self
     }
 
     /// A schema with these databases, for building one in code.
     pub fn from_databases(
         databases: BTreeMap<String, BTreeMap<String, MeasurementSchema>>,
     ) -> Self {
-        JsonSchema { databases }
+        JsonSchema {
+            databases,
+            last_rows: None,
+        }
     }
 
     fn db(&self, db: &str) -> Option<&BTreeMap<String, MeasurementSchema>> {
@@ -99,6 +123,10 @@ impl QuerySchema for JsonSchema {
             .cloned()
             .collect()
     }
+
+    fn last_rows_function(&self) -> Option<&str> {
+        self.last_rows.as_deref()
+    }
 }
 
 impl JsonSchema {
@@ -120,12 +148,19 @@ impl JsonSchema {
             }
             databases.insert(db, tables);
         }
-        JsonSchema { databases }
+        JsonSchema {
+            databases,
+            last_rows: qs.last_rows_function().map(str::to_owned),
+        }
     }
 
     /// The multi-database JSON form, which [`JsonSchema::from_json`] reads back.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "databases": self.databases }).to_string()
+        let mut doc = serde_json::json!({ "databases": self.databases });
+        if let Some(f) = &self.last_rows {
+            doc["last_rows"] = f.clone().into();
+        }
+        doc.to_string()
     }
 }
 

@@ -14,7 +14,7 @@ use super::plan::{
 use super::regex::Regex as NameRegex;
 use super::sqlb::{
     SelectParts, agg, and_all, cast, col, derived, func, int_lit, is_not_null, item, or_all, order,
-    query, select, str_lit, table, window,
+    query, select, str_lit, table, table_function, window,
 };
 use super::time::{NS_PER_H, NS_PER_S, sql_interval};
 use super::where_clause::{TimeRange, condition, split_condition, ts};
@@ -82,6 +82,10 @@ pub(crate) fn table_scope(db: &str, name: &str, ctx: &TranslateContext<'_>) -> S
         from: table(Some(db), name),
         tags: ctx.schema.tag_keys(db, name).into_iter().collect(),
         fields: ctx.schema.field_keys(db, name).into_iter().collect(),
+        last_rows: ctx
+            .schema
+            .last_rows_function()
+            .map(|f| table_function(f, &[db, name])),
     }
 }
 
@@ -158,6 +162,7 @@ fn subquery_scope(
             .into_iter()
             .map(|(n, t)| (n, t.field_type()))
             .collect(),
+        last_rows: None,
     }))
 }
 
@@ -596,6 +601,17 @@ pub(crate) fn build(
     if win.is_some() && agg_calls.is_empty() && multi.is_none() {
         return invalid("GROUP BY requires at least one aggregate function");
     }
+
+    // `last()` over all time, filtered by tags only, needs each series' last rows only.
+    let last_scope = (win.is_none()
+        && range.start.is_none()
+        && range.end.is_none()
+        && multi.is_none()
+        && !agg_calls.is_empty()
+        && agg_calls.iter().all(|c| c.name == "last"))
+    .then(|| scope.over_last_rows(conds))
+    .flatten();
+    let scope = last_scope.as_ref().unwrap_or(scope);
 
     let mut where_ = range_for(s, range, win, ctx);
     for c in conds {

@@ -170,6 +170,22 @@ fn plan(
     }
 }
 
+/// The rows a SHOW over one measurement reads: its last rows when the condition has no time
+/// range and looks at tags only (every series has at least one), else all of them.
+fn show_scope(
+    scope: Scope,
+    cond: Option<&Expr>,
+    ctx: &TranslateContext<'_>,
+) -> Result<Scope, TranslateError> {
+    let (range, rest) = split_condition(cond, ctx.now)?;
+    if range.start.is_none() && range.end.is_none() {
+        if let Some(s) = scope.over_last_rows(&rest) {
+            return Ok(s);
+        }
+    }
+    Ok(scope)
+}
+
 /// The SQL WHERE of a SHOW over one measurement (time conditions bound the data read).
 fn show_where(
     cond: Option<&Expr>,
@@ -308,7 +324,7 @@ pub(crate) fn tag_values(
     let db = db_of(&s.on, ctx)?;
     let mut out = Vec::new();
     for m in measurements_of(&s.from, &db, ctx)? {
-        let scope = table_scope(&db, &m, ctx);
+        let scope = show_scope(table_scope(&db, &m, ctx), s.condition.as_ref(), ctx)?;
         let mut keys = Vec::new();
         for k in &scope.tags {
             if key_matches(&s.with_key, k)? {
@@ -359,7 +375,7 @@ pub(crate) fn series(
     let db = db_of(&s.on, ctx)?;
     let mut out = Vec::new();
     for m in measurements_of(&s.from, &db, ctx)? {
-        let scope = table_scope(&db, &m, ctx);
+        let scope = show_scope(table_scope(&db, &m, ctx), s.condition.as_ref(), ctx)?;
         let tags: Vec<String> = scope.tags.iter().cloned().collect();
         let w = show_where(s.condition.as_ref(), &scope, ctx)?;
         let (proj, limit) = if tags.is_empty() {

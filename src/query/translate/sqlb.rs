@@ -7,7 +7,7 @@ use sqlparser::ast::{
     FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident,
     LimitClause, ObjectName, Offset, OffsetRows, OrderBy, OrderByExpr, OrderByKind, OrderByOptions,
     Query, Select, SelectFlavor, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias,
-    TableFactor, TableWithJoins, UnaryOperator, Value, WindowSpec, WindowType,
+    TableFactor, TableFunctionArgs, TableWithJoins, UnaryOperator, Value, WindowSpec, WindowType,
     helpers::attached_token::AttachedToken,
 };
 
@@ -217,6 +217,26 @@ pub(crate) fn table(schema: Option<&str>, name: &str) -> TableWithJoins {
         },
         joins: vec![],
     }
+}
+
+/// `name('arg', ...)`: a table function called with string arguments.
+pub(crate) fn table_function(name: &str, args: &[&str]) -> TableWithJoins {
+    let mut t = table(None, name);
+    if let TableFactor::Table {
+        name: n, args: a, ..
+    } = &mut t.relation
+    {
+        // Unquoted: DataFusion looks table functions up by the name as written.
+        *n = ObjectName::from(vec![Ident::new(name)]);
+        *a = Some(TableFunctionArgs {
+            args: args
+                .iter()
+                .map(|v| FunctionArg::Unnamed(FunctionArgExpr::Expr(str_lit(v))))
+                .collect(),
+            settings: None,
+        });
+    }
+    t
 }
 
 /// `(subquery) AS "alias"`.
