@@ -30,6 +30,7 @@ use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -476,7 +477,7 @@ impl MeasurementTable {
         if !read.contains(&time_idx) {
             read.push(time_idx);
         }
-        let scan = self.parquet_exec(files, pred, Some(read.clone()), partitions)?;
+        let scan = self.parquet_exec(state, files, pred, Some(read.clone()), partitions)?;
         let read_schema = DFSchema::try_from(self.schema.project(&read)?)?;
         let exact = state.create_physical_expr(outside, &read_schema)?;
         let out: Vec<usize> = (0..wanted.len()).collect();
@@ -499,7 +500,7 @@ impl MeasurementTable {
         {
             return Ok(b);
         }
-        let exec = self.parquet_exec(&[f], None, None, 1)?;
+        let exec = self.parquet_exec(state, &[f], None, None, 1)?;
         let batches = collect(exec, state.task_ctx()).await?;
         let whole = concat_batches(&self.schema, &batches)?;
         let summary = last_rows(&whole).map_err(storage_err)?;
@@ -561,7 +562,7 @@ impl MeasurementTable {
                 .collect();
             let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
             let pred = state.create_physical_expr(windows_expr(&day_windows, true), &df_schema)?;
-            let exec = self.parquet_exec(&overlapping, Some(pred), None, 1)?;
+            let exec = self.parquet_exec(state, &overlapping, Some(pred), None, 1)?;
             let mut inside = Vec::new();
             for b in collect(exec, state.task_ctx()).await? {
                 inside.push(window_rows(&b, &day_windows, true)?);
@@ -593,12 +594,19 @@ impl MeasurementTable {
 
     fn parquet_exec(
         &self,
+        state: &dyn Session,
         files: &[&FileMeta],
         predicate: Option<Arc<dyn PhysicalExpr>>,
         projection: Option<Vec<usize>>,
         partitions: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut source = ParquetSource::new(self.schema.clone());
+        // Footers and page indexes are read once per file and kept in the session's
+        // metadata cache (files never change): most of a small query's cost otherwise.
+        let (store, _) = self.storage.object_store();
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let mut source = ParquetSource::new(self.schema.clone()).with_parquet_file_reader_factory(
+            Arc::new(CachedParquetFileReaderFactory::new(store, cache)),
+        );
         if let Some(p) = predicate {
             // Prune row groups and pages by statistics, and filter rows while decoding.
             source = source
@@ -684,19 +692,9 @@ impl TableProvider for MeasurementTable {
             time_range: (lo, hi),
             ..ScanStats::default()
         };
-        let all_files = self.storage.list_files(&self.database, &self.table);
-        stats.files_total = all_files.len();
-        let (lo_day, hi_day) = (day_of(lo), day_of(hi));
-        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
-        for f in &all_files {
-            if lo > hi || f.day < lo_day || f.day > hi_day {
-                stats.files_pruned_by_day += 1;
-            } else {
-                by_day.entry(f.day).or_default().push(f);
-            }
-        }
-
-        // Buffered rows in range (already deduplicated and sorted), by day.
+        // Buffered rows in range (already deduplicated and sorted). The buffer before the files:
+        // a persist in between then shows its rows in both (merged as a contested window)
+        // rather than in neither.
         let buffered = if lo > hi {
             Vec::new()
         } else {
@@ -709,6 +707,18 @@ impl TableProvider for MeasurementTable {
                 .map(|b| b.and_then(|b| Ok(b.project(&keep)?)))
                 .collect::<Result<Vec<_>>>()?
         };
+        let all_files = self.storage.list_files(&self.database, &self.table);
+        stats.files_total = all_files.len();
+        let (lo_day, hi_day) = (day_of(lo), day_of(hi));
+        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
+        for f in &all_files {
+            if lo > hi || f.day < lo_day || f.day > hi_day {
+                stats.files_pruned_by_day += 1;
+            } else {
+                by_day.entry(f.day).or_default().push(f);
+            }
+        }
+
         for b in &buffered {
             stats.buffer_rows += b.num_rows();
         }
@@ -771,7 +781,7 @@ impl TableProvider for MeasurementTable {
                 .transpose()?;
             // Files oldest first (list_files is in ascending seq), then the buffer: the later
             // write wins.
-            let exec = self.parquet_exec(&to_merge, read_pred, Some(keep.clone()), 1)?;
+            let exec = self.parquet_exec(state, &to_merge, read_pred, Some(keep.clone()), 1)?;
             let mut parts = Vec::new();
             for b in collect(exec, state.task_ctx()).await? {
                 let b = select_rows(&b, lo, hi, None)?;
@@ -807,6 +817,7 @@ impl TableProvider for MeasurementTable {
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !clean.is_empty() {
             children.push(self.parquet_exec(
+                state,
                 &clean,
                 all_pred.clone(),
                 projection.clone(),
