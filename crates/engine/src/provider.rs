@@ -488,30 +488,78 @@ impl MeasurementTable {
         ))
     }
 
-    /// [`last_rows`] of one file, read whole once and kept (within [`SUMMARY_BUDGET`]).
-    async fn file_summary(&self, state: &dyn Session, f: &FileMeta) -> Result<RecordBatch> {
-        let key = f.path.to_string();
-        if let Some(b) = self
-            .shared
+    fn cached(&self, key: &str) -> Option<RecordBatch> {
+        self.shared
             .summaries
             .lock()
             .ok()
-            .and_then(|m| m.by_path.get(&key).cloned())
-        {
+            .and_then(|m| m.by_path.get(key).cloned())
+    }
+
+    /// Keep `batch` under `key` if it fits in [`SUMMARY_BUDGET`].
+    fn remember(&self, key: String, batch: &RecordBatch) {
+        if let Ok(mut m) = self.shared.summaries.lock() {
+            let size = batch.get_array_memory_size();
+            if m.bytes + size <= SUMMARY_BUDGET && !m.by_path.contains_key(&key) {
+                m.bytes += size;
+                m.by_path.insert(key, batch.clone());
+            }
+        }
+    }
+
+    /// [`last_rows`] of one file, read whole once and kept (within [`SUMMARY_BUDGET`]).
+    async fn file_summary(&self, state: &dyn Session, f: &FileMeta) -> Result<RecordBatch> {
+        let key = format!("last {}", f.path);
+        if let Some(b) = self.cached(&key) {
             return Ok(b);
         }
         let exec = self.parquet_exec(state, &[f], None, None, 1)?;
         let batches = collect(exec, state.task_ctx()).await?;
         let whole = concat_batches(&self.schema, &batches)?;
         let summary = last_rows(&whole).map_err(storage_err)?;
-        if let Ok(mut m) = self.shared.summaries.lock() {
-            let size = summary.get_array_memory_size();
-            if m.bytes + size <= SUMMARY_BUDGET {
-                m.bytes += size;
-                m.by_path.insert(key, summary.clone());
-            }
-        }
+        self.remember(key, &summary);
         Ok(summary)
+    }
+
+    /// The deduplicated rows (every column) of `files` and `buffered` inside `windows`, oldest
+    /// source first. Files never change, so without buffered rows the result is kept.
+    async fn merged_windows(
+        &self,
+        state: &dyn Session,
+        files: &[&FileMeta],
+        windows: &[(i64, i64)],
+        buffered: &[RecordBatch],
+    ) -> Result<Option<RecordBatch>> {
+        let key = buffered.is_empty().then(|| {
+            let mut k = String::from("merged");
+            for f in files {
+                k.push(' ');
+                k.push_str(f.path.as_ref());
+            }
+            for w in windows {
+                k.push_str(&format!(" {}..{}", w.0, w.1));
+            }
+            k
+        });
+        if let Some(b) = key.as_deref().and_then(|k| self.cached(k)) {
+            return Ok(Some(b));
+        }
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let pred = state.create_physical_expr(windows_expr(windows, true), &df_schema)?;
+        // One partition: files in order (oldest first), then the buffer; the later write wins.
+        let exec = self.parquet_exec(state, files, Some(pred), None, 1)?;
+        let mut parts = Vec::new();
+        for b in collect(exec, state.task_ctx()).await? {
+            parts.push(window_rows(&b, windows, true)?);
+        }
+        for b in buffered {
+            parts.push(window_rows(b, windows, true)?);
+        }
+        let merged = dedup_sort(&parts, Some(self.schema.clone())).map_err(storage_err)?;
+        if let (Some(k), Some(m)) = (key, &merged) {
+            self.remember(k, m);
+        }
+        Ok(merged)
     }
 
     /// [`last_rows`] of the whole table (every day, files and buffer, deduplicated): per file
@@ -560,17 +608,15 @@ impl MeasurementTable {
                 .filter(|(_, r)| day_windows.iter().any(|w| overlaps(*w, **r)))
                 .map(|(f, _)| *f)
                 .collect();
-            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-            let pred = state.create_physical_expr(windows_expr(&day_windows, true), &df_schema)?;
-            let exec = self.parquet_exec(state, &overlapping, Some(pred), None, 1)?;
-            let mut inside = Vec::new();
-            for b in collect(exec, state.task_ctx()).await? {
-                inside.push(window_rows(&b, &day_windows, true)?);
-            }
-            for b in &buffered {
-                inside.push(window_rows(b, &day_windows, true)?);
-            }
-            if let Some(m) = dedup_sort(&inside, Some(self.schema.clone())).map_err(storage_err)? {
+            let day_buffer: &[RecordBatch] = if buffer_ranges.contains_key(day) {
+                &buffered
+            } else {
+                &[]
+            };
+            if let Some(m) = self
+                .merged_windows(state, &overlapping, &day_windows, day_buffer)
+                .await?
+            {
                 parts.push(last_rows(&m).map_err(storage_err)?);
             }
             windows.extend(day_windows);
@@ -695,7 +741,7 @@ impl TableProvider for MeasurementTable {
         // Buffered rows in range (already deduplicated and sorted). The buffer before the files:
         // a persist in between then shows its rows in both (merged as a contested window)
         // rather than in neither.
-        let buffered = if lo > hi {
+        let full_buffer = if lo > hi {
             Vec::new()
         } else {
             self.storage
@@ -704,9 +750,12 @@ impl TableProvider for MeasurementTable {
                 .iter()
                 .map(|b| align(b, &self.schema).map_err(storage_err))
                 .map(|b| b.and_then(|b| select_rows(&b, lo, hi, None)))
-                .map(|b| b.and_then(|b| Ok(b.project(&keep)?)))
                 .collect::<Result<Vec<_>>>()?
         };
+        let buffered = full_buffer
+            .iter()
+            .map(|b| Ok(b.project(&keep)?))
+            .collect::<Result<Vec<_>>>()?;
         let all_files = self.storage.list_files(&self.database, &self.table);
         stats.files_total = all_files.len();
         let (lo_day, hi_day) = (day_of(lo), day_of(hi));
@@ -775,26 +824,17 @@ impl TableProvider for MeasurementTable {
                 }
             }
             stats.files_merged += to_merge.len();
-            let inside = windows_expr(&day_windows, true);
-            let read_pred = conjunction(key_filter_expr.clone().into_iter().chain([inside]))
-                .map(|e| state.create_physical_expr(e, &df_schema))
-                .transpose()?;
-            // Files oldest first (list_files is in ascending seq), then the buffer: the later
-            // write wins.
-            let exec = self.parquet_exec(state, &to_merge, read_pred, Some(keep.clone()), 1)?;
-            let mut parts = Vec::new();
-            for b in collect(exec, state.task_ctx()).await? {
-                let b = select_rows(&b, lo, hi, None)?;
-                let b = window_rows(&b, &day_windows, true)?;
-                parts.push(filter_batch(&b, merge_pred.as_ref())?);
-            }
-            for b in &buffered {
-                let b = window_rows(b, &day_windows, true)?;
-                if b.num_rows() > 0 {
-                    parts.push(filter_batch(&b, merge_pred.as_ref())?);
-                }
-            }
-            if let Some(m) = dedup_sort(&parts, Some(merge_schema.clone())).map_err(storage_err)? {
+            let day_buffer: &[RecordBatch] = if buffer_ranges.contains_key(day) {
+                &full_buffer
+            } else {
+                &[]
+            };
+            if let Some(m) = self
+                .merged_windows(state, &to_merge, &day_windows, day_buffer)
+                .await?
+            {
+                let m = select_rows(&m.project(&keep)?, lo, hi, None)?;
+                let m = filter_batch(&m, merge_pred.as_ref())?;
                 stats.rows_merged += m.num_rows();
                 memory.push(m);
             }
