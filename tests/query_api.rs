@@ -186,6 +186,15 @@ fn schema_endpoint_for_edge_hosts() {
     };
     let all = JsonSchema::from_json(std::str::from_utf8(&r.body).unwrap()).unwrap();
     assert_eq!(all, multi);
+    assert_eq!(all.last_rows_function(), None);
+    // A backend with the last-rows table function says so; the edge's translation then uses it.
+    let with = multi.clone().with_last_rows("last_rows");
+    let Action::Respond(r) = handle(&req, 0, &admin, &with) else {
+        panic!("not answered")
+    };
+    let back = JsonSchema::from_json(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(back.last_rows_function(), Some("last_rows"));
+    assert_eq!(back, with);
 }
 
 /// An edge host asks for the schema only for an authenticated InfluxQL query.
