@@ -309,7 +309,7 @@ mod tests {
         let y: Vec<Option<i64>> = out.column(2).as_primitive::<Int64Type>().iter().collect();
         let t: Vec<i64> = out
             .column(3)
-            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .as_primitive::<TimestampNanosecondType>()
             .values()
             .to_vec();
         assert_eq!(keys, [None, Some("a"), Some("a"), Some("b"), Some("b")]);
@@ -364,7 +364,7 @@ mod tests {
         let out = last_rows(&batch).unwrap();
         let t: Vec<i64> = out
             .column(3)
-            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .as_primitive::<TimestampNanosecondType>()
             .values()
             .to_vec();
         // Row 0 (a, 1) is nobody's latest; the others are someone's.

@@ -178,10 +178,11 @@ fn show_scope(
     ctx: &TranslateContext<'_>,
 ) -> Result<Scope, TranslateError> {
     let (range, rest) = split_condition(cond, ctx.now)?;
-    if range.start.is_none() && range.end.is_none() {
-        if let Some(s) = scope.over_last_rows(&rest) {
-            return Ok(s);
-        }
+    if range.start.is_none()
+        && range.end.is_none()
+        && let Some(s) = scope.over_last_rows(&rest)
+    {
+        return Ok(s);
     }
     Ok(scope)
 }
