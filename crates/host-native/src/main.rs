@@ -14,11 +14,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// Queries and writes allocate many short-lived buffers from several threads; glibc's malloc
-// spent a fifth of a small query's CPU time in malloc/free (perf), mimalloc far less.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "influxgate",
