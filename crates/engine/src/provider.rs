@@ -496,14 +496,24 @@ impl MeasurementTable {
             .and_then(|m| m.by_path.get(key).cloned())
     }
 
-    /// Keep `batch` under `key` if it fits in [`SUMMARY_BUDGET`].
+    /// Keep `batch` under `key` within [`SUMMARY_BUDGET`]. When full, everything is dropped
+    /// first: entries of files compaction or retention removed go with it, and the live ones
+    /// are computed again on their next use.
     fn remember(&self, key: String, batch: &RecordBatch) {
+        let size = batch.get_array_memory_size();
+        if size > SUMMARY_BUDGET {
+            return;
+        }
         if let Ok(mut m) = self.shared.summaries.lock() {
-            let size = batch.get_array_memory_size();
-            if m.bytes + size <= SUMMARY_BUDGET && !m.by_path.contains_key(&key) {
-                m.bytes += size;
-                m.by_path.insert(key, batch.clone());
+            if m.by_path.contains_key(&key) {
+                return;
             }
+            if m.bytes + size > SUMMARY_BUDGET {
+                m.by_path.clear();
+                m.bytes = 0;
+            }
+            m.bytes += size;
+            m.by_path.insert(key, batch.clone());
         }
     }
 
