@@ -334,6 +334,19 @@ fn times(batch: &RecordBatch) -> &[i64] {
         .unwrap_or(&[])
 }
 
+/// `[min, max]` time of the buffered rows of each day.
+fn buffer_ranges(buffered: &[RecordBatch]) -> BTreeMap<i64, (i64, i64)> {
+    let mut out: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for b in buffered {
+        for v in times(b) {
+            let r = out.entry(day_of(*v)).or_insert((*v, *v));
+            r.0 = r.0.min(*v);
+            r.1 = r.1.max(*v);
+        }
+    }
+    out
+}
+
 fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
     a.0 <= b.1 && b.0 <= a.1
 }
@@ -488,6 +501,24 @@ impl MeasurementTable {
         ))
     }
 
+    /// The time ranges of a day's sources (its files, then the buffer's) and their contested
+    /// windows. Only where two sources' time ranges overlap can they hold the same (series,
+    /// time); successive persists of data written in time order overlap little or not at all,
+    /// so most rows need no merging.
+    async fn day_sources(
+        &self,
+        files: &[&FileMeta],
+        buffer: Option<&(i64, i64)>,
+    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+        let mut ranges = Vec::with_capacity(files.len() + 1);
+        for f in files {
+            ranges.push(self.file_time_range(f).await);
+        }
+        ranges.extend(buffer.copied());
+        let windows = contested(&ranges);
+        (ranges, windows)
+    }
+
     fn cached(&self, key: &str) -> Option<RecordBatch> {
         self.shared
             .summaries
@@ -586,14 +617,7 @@ impl MeasurementTable {
             .map(|b| align(b, &self.schema).map_err(storage_err))
             .collect::<Result<Vec<_>>>()?;
         let files = self.storage.list_files(&self.database, &self.table);
-        let mut buffer_ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for b in &buffered {
-            for v in times(b) {
-                let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
-                r.0 = r.0.min(*v);
-                r.1 = r.1.max(*v);
-            }
-        }
+        let buffer_ranges = buffer_ranges(&buffered);
         let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
         for f in &files {
             by_day.entry(f.day).or_default().push(f);
@@ -601,14 +625,7 @@ impl MeasurementTable {
         let mut parts: Vec<RecordBatch> = Vec::new();
         let mut windows: Vec<(i64, i64)> = Vec::new();
         for (day, files) in &by_day {
-            let mut ranges = Vec::with_capacity(files.len() + 1);
-            for f in files {
-                ranges.push(self.file_time_range(f).await);
-            }
-            if let Some(r) = buffer_ranges.get(day) {
-                ranges.push(*r);
-            }
-            let day_windows = contested(&ranges);
+            let (ranges, day_windows) = self.day_sources(files, buffer_ranges.get(day)).await;
             if day_windows.is_empty() {
                 continue;
             }
@@ -784,14 +801,7 @@ impl TableProvider for MeasurementTable {
 
         let partitions = state.config().target_partitions();
         // Buffered time range per day.
-        let mut buffer_ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for b in &buffered {
-            for v in times(b) {
-                let r = buffer_ranges.entry(day_of(*v)).or_insert((*v, *v));
-                r.0 = r.0.min(*v);
-                r.1 = r.1.max(*v);
-            }
-        }
+        let buffer_ranges = buffer_ranges(&buffered);
         // Files read directly: `clean` ones overlap no other source; `partial` ones do, and are
         // read outside the contested windows only (their rows inside are merged).
         let mut clean: Vec<&FileMeta> = Vec::new();
@@ -804,17 +814,7 @@ impl TableProvider for MeasurementTable {
                 clean.push(files[0]);
                 continue;
             }
-            let mut ranges = Vec::with_capacity(files.len() + 1);
-            for f in files {
-                ranges.push(self.file_time_range(f).await);
-            }
-            if let Some(r) = buffer_ranges.get(day) {
-                ranges.push(*r);
-            }
-            // Only where two sources' time ranges overlap can they hold the same (series,
-            // time); successive persists of data written in time order overlap little or not
-            // at all, so most rows need no merging.
-            let day_windows = contested(&ranges);
+            let (ranges, day_windows) = self.day_sources(files, buffer_ranges.get(day)).await;
             if day_windows.is_empty() {
                 clean.extend(files.iter().copied());
                 stats.files_disjoint += files.len();
