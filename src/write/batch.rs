@@ -111,18 +111,12 @@ pub fn build(
     let mut out = ParsedWrite::default();
 
     let mut lines = parse_lines(body);
-    while let Some(item) = lines.next() {
+    let mut point = Line::default();
+    while let Some(item) = lines.next_into(&mut point) {
         let (line, column, message) = match item {
-            Ok(point) => {
+            Ok(()) => {
                 let appended = resolve_time(&point, precision, default_time).and_then(|time| {
-                    let idx = match table_index.get(point.measurement.as_ref()) {
-                        Some(&i) => i,
-                        None => {
-                            tables.push(TableBuilder::new(&point.measurement));
-                            table_index.insert(point.measurement.to_string(), tables.len() - 1);
-                            tables.len() - 1
-                        }
-                    };
+                    let idx = table_for(&mut tables, &mut table_index, &point.measurement);
                     tables[idx].append(&point, time, database, schema)
                 });
                 match appended {
@@ -165,6 +159,35 @@ pub fn build(
         out.batches.push(table.finish());
     }
     out
+}
+
+/// Tables a request usually writes; up to this many are found by comparing names, which is
+/// cheaper than hashing the measurement of every line.
+const FEW_TABLES: usize = 16;
+
+/// The index of `measurement`'s builder, created if new.
+fn table_for(
+    tables: &mut Vec<TableBuilder>,
+    index: &mut HashMap<String, usize>,
+    measurement: &str,
+) -> usize {
+    if tables.len() <= FEW_TABLES {
+        if let Some(i) = tables.iter().position(|t| t.name == measurement) {
+            return i;
+        }
+    } else if let Some(&i) = index.get(measurement) {
+        return i;
+    }
+    tables.push(TableBuilder::new(measurement));
+    let i = tables.len() - 1;
+    if tables.len() > FEW_TABLES {
+        if index.is_empty() {
+            index.extend(tables.iter().enumerate().map(|(i, t)| (t.name.clone(), i)));
+        } else {
+            index.insert(measurement.to_string(), i);
+        }
+    }
+    i
 }
 
 fn resolve_time(line: &Line<'_>, precision: Precision, default_time: i64) -> Result<i64, String> {
@@ -386,6 +409,10 @@ impl TableBuilder {
     fn finish_row(&mut self, time: i64) {
         self.rows += 1;
         self.time.append_value(time);
+        if self.layout.len() == self.columns.len() {
+            // The line named every column (layout indices are distinct).
+            return;
+        }
         for col in &mut self.columns {
             let missing = self.rows - col.data.builder().len();
             if missing > 0 {

@@ -91,36 +91,60 @@ pub fn dedup_sort(
 pub fn dedup_sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();
     let n = batch.num_rows();
-    let mut key_cols = Vec::new();
+    let mut tag_cols = Vec::new();
     let mut sort_fields = Vec::new();
     let mut field_cols = Vec::new();
-    let mut time_col = None;
+    let mut time: Option<&[i64]> = None;
     for (i, f) in schema.fields().iter().enumerate() {
         match column_type_of(f.name(), f.data_type()) {
             Some(ColumnType::Tag) => {
-                key_cols.push(batch.column(i).clone());
+                tag_cols.push(batch.column(i).clone());
                 sort_fields.push(SortField::new(f.data_type().clone()));
             }
-            Some(ColumnType::Time) => time_col = Some(i),
+            Some(ColumnType::Time) => {
+                time = batch
+                    .column(i)
+                    .as_primitive_opt::<TimestampNanosecondType>()
+                    .map(|t| t.values().as_ref());
+            }
             _ => field_cols.push(i),
         }
     }
-    if let Some(t) = time_col {
-        key_cols.push(batch.column(t).clone());
-        sort_fields.push(SortField::new(batch.column(t).data_type().clone()));
+    let zeros;
+    let time = match time {
+        Some(t) => t,
+        None => {
+            zeros = vec![0i64; n];
+            &zeros[..]
+        }
+    };
+    // Bucket the rows by series (in tag order), then sort each bucket by time. Both keep write
+    // order among equal keys; rows usually arrive in time order per series, so the stable sort
+    // of each bucket mostly finds one run.
+    let (series, n_series) = series_ranks(&tag_cols, sort_fields, n)?;
+    let mut starts = vec![0usize; n_series + 1];
+    for s in &series {
+        starts[*s as usize + 1] += 1;
     }
-    let converter = RowConverter::new(sort_fields)?;
-    let rows = converter.convert_columns(&key_cols)?;
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    // Stable: equal keys keep write order.
-    order.sort_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
-
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut order = vec![0u32; n];
+    let mut next = starts.clone();
+    for (row, s) in series.iter().enumerate() {
+        order[next[*s as usize]] = row as u32;
+        next[*s as usize] += 1;
+    }
     let mut groups: Vec<(usize, usize)> = Vec::with_capacity(n); // [start, end) in `order`
-    let mut start = 0;
-    for i in 1..=n {
-        if i == n || rows.row(order[i] as usize) != rows.row(order[start] as usize) {
-            groups.push((start, i));
-            start = i;
+    for w in starts.windows(2) {
+        let bucket = &mut order[w[0]..w[1]];
+        bucket.sort_by_key(|r| time[*r as usize]);
+        let mut start = w[0];
+        for i in w[0] + 1..=w[1] {
+            if i == w[1] || time[order[i] as usize] != time[order[start] as usize] {
+                groups.push((start, i));
+                start = i;
+            }
         }
     }
     if groups.len() == n {
@@ -152,6 +176,44 @@ pub fn dedup_sort_batch(batch: &RecordBatch) -> Result<RecordBatch> {
         }
     }
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Each row's series (its tag values) as a dense number in the tags' sort order (the order
+/// of the row format: nulls first), and the number of series.
+fn series_ranks(
+    tag_cols: &[ArrayRef],
+    sort_fields: Vec<SortField>,
+    n: usize,
+) -> Result<(Vec<u32>, usize)> {
+    if tag_cols.is_empty() {
+        return Ok((vec![0; n], usize::from(n > 0)));
+    }
+    let rows = RowConverter::new(sort_fields)?.convert_columns(tag_cols)?;
+    let mut ids: HashMap<&[u8], u32, foldhash::fast::RandomState> = HashMap::default();
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    // Rows of a series usually come together: compare with the previous row first.
+    let mut prev: Option<(&[u8], u32)> = None;
+    for i in 0..n {
+        let key = rows.row(i).data();
+        let id = match prev {
+            Some((k, id)) if k == key => id,
+            _ => *ids.entry(key).or_insert_with(|| {
+                keys.push(key);
+                keys.len() as u32 - 1
+            }),
+        };
+        prev = Some((key, id));
+        out.push(id);
+    }
+    let mut by_key: Vec<u32> = (0..keys.len() as u32).collect();
+    by_key.sort_unstable_by(|a, b| keys[*a as usize].cmp(keys[*b as usize]));
+    let mut rank = vec![0u32; keys.len()];
+    for (r, id) in by_key.iter().enumerate() {
+        rank[*id as usize] = r as u32;
+    }
+    out.iter_mut().for_each(|id| *id = rank[*id as usize]);
+    Ok((out, keys.len()))
 }
 
 /// The rows of `batch` that hold, for some series, the latest non-null value of some field
@@ -186,29 +248,7 @@ pub fn last_rows(batch: &RecordBatch) -> Result<RecordBatch> {
     let Some(time) = time else {
         return Ok(batch.clone());
     };
-    // The series of each row (rows of a series usually come together: compare with the last).
-    let series: Vec<u32> = if tag_cols.is_empty() {
-        vec![0; n]
-    } else {
-        let rows = RowConverter::new(sort_fields)?.convert_columns(&tag_cols)?;
-        let mut ids: HashMap<&[u8], u32> = HashMap::new();
-        let mut out = Vec::with_capacity(n);
-        let mut prev: Option<(&[u8], u32)> = None;
-        for i in 0..n {
-            let key = rows.row(i).data();
-            let id = match prev {
-                Some((k, id)) if k == key => id,
-                _ => {
-                    let next = ids.len() as u32;
-                    *ids.entry(key).or_insert(next)
-                }
-            };
-            prev = Some((key, id));
-            out.push(id);
-        }
-        out
-    };
-    let n_series = series.iter().max().map_or(0, |m| *m as usize + 1);
+    let (series, n_series) = series_ranks(&tag_cols, sort_fields, n)?;
     // Per series and field: the row of its latest non-null value.
     let mut keep = vec![false; n];
     let mut best: Vec<Option<u32>> = vec![None; n_series];
@@ -396,5 +436,83 @@ mod tests {
         assert_eq!(out.num_rows(), 2);
         let x: Vec<Option<f64>> = out.column(1).as_primitive::<Float64Type>().iter().collect();
         assert_eq!(x, [Some(2.0), Some(1.0)]);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use arrow::array::{DictionaryArray, Float64Array, StringArray, TimestampNanosecondArray};
+    use arrow::datatypes::{Float64Type, Int32Type};
+    use proptest::prelude::*;
+
+    type Row = (Option<u8>, Option<u8>, i64, Option<f64>, Option<f64>);
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        let tag = |f: fn(&Row) -> Option<u8>| {
+            let names: Vec<Option<String>> =
+                rows.iter().map(|r| f(r).map(|v| format!("v{v}"))).collect();
+            let d: DictionaryArray<Int32Type> = names.iter().map(|s| s.as_deref()).collect();
+            Arc::new(d) as ArrayRef
+        };
+        RecordBatch::try_from_iter(vec![
+            ("a", tag(|r| r.0)),
+            ("b", tag(|r| r.1)),
+            (
+                "x",
+                Arc::new(rows.iter().map(|r| r.3).collect::<Float64Array>()) as ArrayRef,
+            ),
+            (
+                "y",
+                Arc::new(rows.iter().map(|r| r.4).collect::<Float64Array>()) as ArrayRef,
+            ),
+            (
+                "time",
+                Arc::new(
+                    TimestampNanosecondArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn tag_strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
+        let d = b.column_by_name(name).unwrap().as_dictionary::<Int32Type>();
+        let v = d.downcast_dict::<StringArray>().unwrap();
+        v.into_iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    proptest! {
+        /// The sorted, deduplicated batch equals a model: a map from (tags, time) in sort order
+        /// (null before any value) to the fields, each overwritten by later non-null values.
+        #[test]
+        fn dedup_sort_batch_matches_a_model(rows in prop::collection::vec(
+            (prop::option::of(0u8..4), prop::option::of(0u8..3), -3i64..4,
+             prop::option::of(-5.0f64..5.0), prop::option::of(-5.0f64..5.0)), 0..60)) {
+            let mut model: BTreeMap<(Option<String>, Option<String>, i64), (Option<f64>, Option<f64>)> =
+                BTreeMap::new();
+            for r in &rows {
+                let e = model
+                    .entry((r.0.map(|v| format!("v{v}")), r.1.map(|v| format!("v{v}")), r.2))
+                    .or_default();
+                if r.3.is_some() { e.0 = r.3; }
+                if r.4.is_some() { e.1 = r.4; }
+            }
+            let out = dedup_sort_batch(&batch(&rows)).unwrap();
+            let a = tag_strings(&out, "a");
+            let b = tag_strings(&out, "b");
+            let x = out.column_by_name("x").unwrap().as_primitive::<Float64Type>();
+            let y = out.column_by_name("y").unwrap().as_primitive::<Float64Type>();
+            let t = out.column_by_name("time").unwrap().as_primitive::<TimestampNanosecondType>();
+            let got: Vec<_> = (0..out.num_rows())
+                .map(|i| {
+                    let f = |c: &arrow::array::PrimitiveArray<Float64Type>| c.is_valid(i).then(|| c.value(i));
+                    ((a[i].clone(), b[i].clone(), t.value(i)), (f(x), f(y)))
+                })
+                .collect();
+            let want: Vec<_> = model.into_iter().collect();
+            prop_assert_eq!(got, want);
+        }
     }
 }

@@ -44,7 +44,13 @@ pub struct WalEntry {
 
 /// Encode a write as a complete frame (header included).
 pub fn encode_frame(database: &str, batches: &[(String, RecordBatch)]) -> Result<Vec<u8>> {
-    let mut out = vec![0u8; 8];
+    // Sized up front: growing a multi-megabyte frame by doubling copied it several times.
+    let estimate: usize = batches
+        .iter()
+        .map(|(t, b)| t.len() + 1024 + b.get_array_memory_size())
+        .sum();
+    let mut out = Vec::with_capacity(64 + database.len() + estimate);
+    out.resize(8, 0);
     out.push(VERSION);
     put_bytes(&mut out, database.as_bytes());
     out.extend_from_slice(&(batches.len() as u32).to_le_bytes());

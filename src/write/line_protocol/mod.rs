@@ -55,7 +55,7 @@ pub enum FieldValue<'a> {
 }
 
 /// One parsed point. Names and string values borrow from the body unless they had escapes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Line<'a> {
     pub measurement: Cow<'a, str>,
     pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -146,10 +146,11 @@ impl<'a> Lines<'a> {
     }
 }
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = Result<Line<'a>, LineError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Lines<'a> {
+    /// The next point parsed into `line`, reusing its vectors (no allocation per point unless a
+    /// name or string has escapes), or the next line's error; `None` at the end of the body.
+    /// After an error `line` holds whatever the bad line had parsed so far.
+    pub fn next_into(&mut self, line: &mut Line<'a>) -> Option<Result<(), LineError>> {
         let b = self.src.as_bytes();
         let start = loop {
             let mut p = self.pos;
@@ -173,8 +174,8 @@ impl<'a> Iterator for Lines<'a> {
         };
         self.point_line = self.line;
         let src = parser::Src { s: self.src };
-        match src.point(&b[start..], (self.tag_cap, self.field_cap)) {
-            Ok((rest, (point, newlines))) => {
+        match src.point(&b[start..], line) {
+            Ok((rest, newlines)) => {
                 let end = b.len() - rest.len();
                 self.pos = end;
                 self.line += newlines;
@@ -182,9 +183,9 @@ impl<'a> Iterator for Lines<'a> {
                     self.line += 1;
                     self.line_start = end;
                 }
-                self.tag_cap = point.tags.len();
-                self.field_cap = point.fields.len();
-                Some(Ok(point))
+                self.tag_cap = line.tags.len();
+                self.field_cap = line.fields.len();
+                Some(Ok(()))
             }
             Err(e) => {
                 let (rest, message) = match e {
@@ -201,6 +202,19 @@ impl<'a> Iterator for Lines<'a> {
                 Some(Err(err))
             }
         }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<Line<'a>, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Line {
+            tags: Vec::with_capacity(self.tag_cap),
+            fields: Vec::with_capacity(self.field_cap),
+            ..Line::default()
+        };
+        Some(self.next_into(&mut line)?.map(|()| line))
     }
 }
 

@@ -108,18 +108,22 @@ impl<'a> Src<'a> {
         (&i[n..], raw, value)
     }
 
-    /// One whole point, from its first byte through its line ending (which is consumed).
-    /// Also returns the number of raw newlines inside its string fields.
-    pub(super) fn point(self, i: &'a [u8], caps: (usize, usize)) -> Res<'a, (Line<'a>, usize)> {
+    /// One whole point, from its first byte through its line ending (which is consumed), into
+    /// `line` (whose vectors are cleared and reused, so a body allocates them once). Returns the
+    /// number of raw newlines inside its string fields.
+    pub(super) fn point(self, i: &'a [u8], line: &mut Line<'a>) -> Res<'a, usize> {
+        line.tags.clear();
+        line.fields.clear();
         let (mut i, measurement) = self.measurement(i)?;
-        let mut tags = Vec::with_capacity(caps.0);
+        line.measurement = measurement;
+        let tags = &mut line.tags;
         while let Some((b',', rest)) = i.split_first() {
             let (r, tag) = self.tag(rest)?;
             tags.push(tag);
             i = r;
         }
         if tags.len() > 1
-            && let Some(dup) = duplicate(&tags, |t| &t.0)
+            && let Some(dup) = duplicate(tags, |t| &t.0)
         {
             let dup = quote(&tags[dup].0);
             return fail(
@@ -129,21 +133,11 @@ impl<'a> Src<'a> {
         }
         // One or more spaces, then the field set.
         let (i, _) = take_while(|b| b == b' ').parse(i)?;
-        let (i, (fields, newlines)) = self.field_set(i, caps.1)?;
+        let (i, newlines) = self.field_set(i, &mut line.fields)?;
         let (i, timestamp) = self.timestamp(i)?;
         let (i, ()) = line_end(i)?;
-        Ok((
-            i,
-            (
-                Line {
-                    measurement,
-                    tags,
-                    fields,
-                    timestamp,
-                },
-                newlines,
-            ),
-        ))
+        line.timestamp = timestamp;
+        Ok((i, newlines))
     }
 
     fn measurement(self, i: &'a [u8]) -> Res<'a, Cow<'a, str>> {
@@ -240,8 +234,7 @@ impl<'a> Src<'a> {
         }
     }
 
-    fn field_set(self, mut i: &'a [u8], cap: usize) -> Res<'a, (Fields<'a>, usize)> {
-        let mut fields = Vec::with_capacity(cap);
+    fn field_set(self, mut i: &'a [u8], fields: &mut Fields<'a>) -> Res<'a, usize> {
         let mut newlines = 0;
         loop {
             let (rest, raw_key, key) = self.name(i, KEY_STOP, KEY_ESC);
@@ -302,7 +295,7 @@ impl<'a> Src<'a> {
             }
         }
         if fields.len() > 1
-            && let Some(dup) = duplicate(&fields, |f| &f.0)
+            && let Some(dup) = duplicate(fields, |f| &f.0)
         {
             let dup = quote(&fields[dup].0);
             return fail(
@@ -310,7 +303,7 @@ impl<'a> Src<'a> {
                 format!("duplicate field key {dup}: each field may appear once per line"),
             );
         }
-        Ok((i, (fields, newlines)))
+        Ok((i, newlines))
     }
 
     #[inline(always)]
