@@ -390,6 +390,9 @@ impl<'a> Src<'a> {
                 }
             },
             _ => {
+                if let Some(v) = scan::parse_short_float(tok) {
+                    return Ok((&i[n..], FieldValue::Float(v)));
+                }
                 let text = self.text(i, n);
                 let parsed = if scan::is_float_syntax(tok) {
                     text.parse::<f64>().ok()

@@ -185,6 +185,44 @@ pub(super) fn parse_i64(t: &[u8]) -> Result<i64, bool> {
     }
 }
 
+/// `-?digits[.digits]` with at most 15 digits in all, as an f64; `None` for anything else
+/// (exponents, longer mantissas, bad syntax), which the caller parses the general way. Exact:
+/// the digits as an integer and the power of ten are both exact f64s, and one IEEE division
+/// rounds correctly (Clinger's fast path), so the result equals `str::parse`.
+#[inline(always)]
+pub(super) fn parse_short_float(t: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, d) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for (k, &c) in d.iter().enumerate() {
+        let x = c.wrapping_sub(b'0');
+        if x <= 9 {
+            m = m * 10 + u64::from(x);
+            digits += 1;
+            if digits > 15 {
+                return None;
+            }
+        } else if c == b'.' && frac.is_none() {
+            frac = Some(k + 1);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = frac.map_or(0, |start| d.len() - start);
+    let v = m as f64 / POW10[scale];
+    Some(if neg { -v } else { v })
+}
+
 /// Whether `t` is a decimal float as InfluxDB writes and accepts it:
 /// `-? (digits (. digits*)? | . digits) ([eE] [+-]? digits)?`.
 #[inline(always)]
@@ -235,6 +273,52 @@ mod tests {
         );
         assert!(is(b'\t', CONTROL) && is(0x7f, CONTROL) && !is(0x80, CONTROL));
         assert!(is(b'\r', VALUE_END) && !is(b'i', VALUE_END));
+    }
+
+    #[test]
+    fn short_floats() {
+        for (t, want) in [
+            ("1", 1.0f64),
+            ("-0", -0.0),
+            ("1.", 1.0),
+            (".5", 0.5),
+            ("007.10", 7.1),
+            ("123456789012345", 123456789012345.0),
+            ("0.1", 0.1),
+            ("-3.14159", -3.14159),
+        ] {
+            let got = parse_short_float(t.as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{t}");
+        }
+        for t in [
+            "",
+            ".",
+            "-",
+            "1.2.3",
+            "1e5",
+            "1234567890123456",
+            "+1",
+            "1x",
+            "--1",
+        ] {
+            assert_eq!(parse_short_float(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path agrees with the standard library bit for bit wherever it answers.
+        #[test]
+        fn short_floats_match_std(int in "-?[0-9]{0,9}", frac in proptest::option::of("[0-9]{0,9}")) {
+            let t = match &frac { Some(f) => format!("{int}.{f}"), None => int.clone() };
+            if let Some(v) = parse_short_float(t.as_bytes()) {
+                let std: f64 = t.parse().unwrap();
+                proptest::prop_assert_eq!(v.to_bits(), std.to_bits(), "{}", t);
+            } else {
+                proptest::prop_assert!(
+                    !is_float_syntax(t.as_bytes()) || t.bytes().filter(u8::is_ascii_digit).count() > 15
+                );
+            }
+        }
     }
 
     #[test]
