@@ -618,8 +618,52 @@ impl MeasurementTable {
             .collect::<Result<Vec<_>>>()?;
         let files = self.storage.list_files(&self.database, &self.table);
         let buffer_ranges = buffer_ranges(&buffered);
-        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
+        // Usually the buffer holds only newer rows than any file: then the files' answer (kept
+        // per file set, files never change) and the buffer's share no (series, time), and the
+        // answer of their union is the reduction of the two.
+        let mut buffer_overlaps = false;
         for f in &files {
+            if let Some(b) = buffer_ranges.get(&f.day)
+                && overlaps(*b, self.file_time_range(f).await)
+            {
+                buffer_overlaps = true;
+                break;
+            }
+        }
+        if buffer_overlaps {
+            return self.last_rows_of(state, &files, &buffered).await;
+        }
+        let mut key = format!("\0last_rows\0{}\0{}", self.database, self.table);
+        for f in &files {
+            key.push('\0');
+            key.push_str(f.path.as_ref());
+        }
+        let base = match self.cached(&key) {
+            Some(b) => align(&b, &self.schema).map_err(storage_err)?,
+            None => {
+                let b = self.last_rows_of(state, &files, &[]).await?;
+                self.remember(key, &b);
+                b
+            }
+        };
+        if buffered.is_empty() {
+            return Ok(base);
+        }
+        let b = concat_batches(&self.schema, &buffered)?;
+        let parts = [base, last_rows(&b).map_err(storage_err)?];
+        last_rows(&concat_batches(&self.schema, &parts)?).map_err(storage_err)
+    }
+
+    /// [`MeasurementTable::last_rows`] over these files and buffered batches (aligned).
+    async fn last_rows_of(
+        &self,
+        state: &dyn Session,
+        files: &[FileMeta],
+        buffered: &[RecordBatch],
+    ) -> Result<RecordBatch> {
+        let buffer_ranges = buffer_ranges(buffered);
+        let mut by_day: BTreeMap<i64, Vec<&FileMeta>> = BTreeMap::new();
+        for f in files {
             by_day.entry(f.day).or_default().push(f);
         }
         let mut parts: Vec<RecordBatch> = Vec::new();
@@ -636,7 +680,7 @@ impl MeasurementTable {
                 .map(|(f, _)| *f)
                 .collect();
             let day_buffer: &[RecordBatch] = if buffer_ranges.contains_key(day) {
-                &buffered
+                buffered
             } else {
                 &[]
             };
@@ -649,12 +693,12 @@ impl MeasurementTable {
             windows.extend(day_windows);
         }
         // Outside the windows every (series, time) has one source.
-        for f in &files {
+        for f in files {
             let summary = self.file_summary(state, f).await?;
             parts.push(window_rows(&summary, &windows, false)?);
         }
         if !buffered.is_empty() {
-            let b = concat_batches(&self.schema, &buffered)?;
+            let b = concat_batches(&self.schema, buffered)?;
             parts.push(window_rows(
                 &last_rows(&b).map_err(storage_err)?,
                 &windows,

@@ -543,6 +543,28 @@ async fn last_rows_answer_like_the_table() {
         query(&f, &hosts(last)).await,
         query(&f, &hosts(table)).await
     );
+    // Buffered rows newer than every file (the usual case) take the cached answer of the
+    // files plus the buffer's: right before and after the cache is filled, and after the file
+    // set changes.
+    f.storage.flush().await.unwrap();
+    assert_eq!(lasts(&f, last).await, lasts(&f, table).await);
+    write(
+        &f,
+        "cpu",
+        xy(
+            vec!["c", "e"],
+            vec![Some(8.0), None],
+            vec![None, Some(6)],
+            vec![T0 + DAY + SEC, T0 + DAY + SEC],
+        ),
+    )
+    .await;
+    let want = lasts(&f, table).await;
+    assert!(squash(&want).contains("| e |"), "{want}");
+    assert_eq!(lasts(&f, last).await, want);
+    assert_eq!(lasts(&f, last).await, want);
+    f.storage.flush().await.unwrap();
+    assert_eq!(lasts(&f, last).await, want);
     // Bad calls are plan errors, not panics.
     for bad in [
         "SELECT * FROM last_rows('db')",
