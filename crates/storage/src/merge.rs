@@ -447,6 +447,8 @@ mod props {
     use proptest::prelude::*;
 
     type Row = (Option<u8>, Option<u8>, i64, Option<f64>, Option<f64>);
+    /// (tag a, tag b, time) -> (x, y) of the model.
+    type Model = BTreeMap<(Option<String>, Option<String>, i64), (Option<f64>, Option<f64>)>;
 
     fn batch(rows: &[Row]) -> RecordBatch {
         let tag = |f: fn(&Row) -> Option<u8>| {
@@ -490,8 +492,7 @@ mod props {
         fn dedup_sort_batch_matches_a_model(rows in prop::collection::vec(
             (prop::option::of(0u8..4), prop::option::of(0u8..3), -3i64..4,
              prop::option::of(-5.0f64..5.0), prop::option::of(-5.0f64..5.0)), 0..60)) {
-            let mut model: BTreeMap<(Option<String>, Option<String>, i64), (Option<f64>, Option<f64>)> =
-                BTreeMap::new();
+            let mut model = Model::new();
             for r in &rows {
                 let e = model
                     .entry((r.0.map(|v| format!("v{v}")), r.1.map(|v| format!("v{v}")), r.2))
