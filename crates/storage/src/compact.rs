@@ -3,7 +3,8 @@
 //! A day is compacted once it has at least `compaction_min_files` files of which at least two are
 //! smaller than `compaction_small_file_bytes`. All files of the day are merged (merging only some
 //! could reorder writes: the output takes the highest input sequence). Crash-safe order: the new
-//! file is written first, then the index is switched, then the inputs are deleted; a crash in
+//! file is written first, then the index is switched, then the inputs are deleted (after
+//! `delete_grace`, for queries that listed them: see `graveyard`); a crash in
 //! between leaves duplicates that reads deduplicate and the next compaction removes.
 
 use std::collections::BTreeMap;
@@ -98,12 +99,8 @@ async fn compact_one(
         }
         v.sort_by(|a, b| (a.seq, &a.path).cmp(&(b.seq, &b.path)));
     }
-    for f in &inputs {
-        match store.delete(&f.path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::warn!(path = %f.path, "could not delete a compacted file: {e}"),
-        }
-    }
+    inner.graveyard.bury(inputs.iter().map(|f| f.path.clone()));
+    inner.sweep(false).await;
     inner.metrics.compactions.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(db, table, day, inputs = inputs.len(), "compacted");
     Ok(())

@@ -6,6 +6,7 @@ pub mod buffer;
 pub mod catalog;
 pub mod compact;
 pub mod error;
+mod graveyard;
 pub mod layout;
 pub mod merge;
 pub mod metrics;
@@ -78,6 +79,9 @@ pub struct StorageConfig {
     pub retention_interval: Option<Duration>,
     /// Retention of databases without their own (`None` = keep forever).
     pub default_retention: Option<Duration>,
+    /// How long a file dropped from the index (compacted, expired) stays in the object store
+    /// for queries that listed it before; deleted by the first background pass after that.
+    pub delete_grace: Duration,
 }
 
 impl StorageConfig {
@@ -101,6 +105,7 @@ impl StorageConfig {
             compaction_small_file_bytes: 64 << 20,
             retention_interval: Some(Duration::from_secs(3600)),
             default_retention: None,
+            delete_grace: Duration::from_secs(60),
         }
     }
 
@@ -141,6 +146,8 @@ pub(crate) struct Inner {
     store_failing: AtomicBool,
     backoff_secs: AtomicU64,
     persist_notify: Notify,
+    /// Files dropped from the index, deleted after `delete_grace`.
+    pub(crate) graveyard: graveyard::Graveyard,
     closed: AtomicBool,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -272,6 +279,7 @@ impl Storage {
             store_failing: AtomicBool::new(false),
             backoff_secs: AtomicU64::new(1),
             persist_notify: Notify::new(),
+            graveyard: graveyard::Graveyard::default(),
             closed: AtomicBool::new(false),
             metrics,
         });
@@ -542,6 +550,7 @@ impl Storage {
         self.inner.closed.store(true, Ordering::Release);
         let flushed = self.flush().await;
         self.stop();
+        self.inner.sweep(true).await;
         let thread = self.wal_thread.lock().expect("wal thread").take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -810,6 +819,7 @@ async fn persister(inner: Arc<Inner>) {
             () = inner.persist_notify.notified() => {}
             () = tokio::time::sleep(inner.config.persist_check_interval) => {}
         }
+        inner.sweep(false).await;
         if !inner.has_pending() && !inner.should_snapshot() {
             continue;
         }

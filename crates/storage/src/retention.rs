@@ -2,8 +2,6 @@
 
 use std::sync::atomic::Ordering;
 
-use object_store::ObjectStoreExt;
-
 use crate::Inner;
 use crate::error::Result;
 use crate::layout::NANOS_PER_DAY;
@@ -43,13 +41,8 @@ pub(crate) async fn enforce(inner: &Inner, now_ns: i64) -> Result<usize> {
         }
         doomed
     };
-    let store = &inner.config.object_store;
-    for f in &doomed {
-        match store.delete(&f.path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::warn!(path = %f.path, "retention could not delete: {e}"),
-        }
-    }
+    inner.graveyard.bury(doomed.iter().map(|f| f.path.clone()));
+    inner.sweep(false).await;
     inner
         .metrics
         .retention_deleted_files

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use influxgate::{ColumnType, FieldType, Schema as _};
 use influxgate_storage::{NewColumn, Storage, StorageError};
+use object_store::ObjectStoreExt as _;
 
 fn cpu(host: &'static str, v: f64, t: i64) -> Vec<(String, arrow::array::RecordBatch)> {
     vec![(
@@ -634,6 +635,36 @@ async fn compaction_merges_files_and_keeps_data() {
     let s = open_local(dir.path()).await;
     assert_eq!(s.list_files("db", "cpu"), files);
     assert_eq!(render(&s.scan("db", "cpu").await.unwrap()), before);
+}
+
+/// Compacted inputs leave the index at once but stay in the store for `delete_grace`: a query
+/// that listed them just before still reads them. Shutdown deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_inputs_stay_readable_for_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), local_store(dir.path()));
+    cfg.compaction_min_files = 2;
+    cfg.delete_grace = Duration::from_secs(3600);
+    let s = Storage::open(cfg).await.unwrap();
+    for round in 0..2 {
+        s.write("db", cpu("a", round as f64, T0 + round * SEC), &[])
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+    }
+    let listed = s.list_files("db", "cpu");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(s.compact().await.unwrap(), 1);
+    assert_eq!(s.list_files("db", "cpu").len(), 1);
+    assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 2);
+    let (store, _) = s.object_store();
+    for f in &listed {
+        let bytes = store.get(&f.path).await.unwrap().bytes().await.unwrap();
+        assert!(!bytes.is_empty(), "{} still readable", f.path);
+    }
+    assert_eq!(find_parquet(&dir.path().join("store")).len(), 3);
+    s.shutdown().await.unwrap();
+    assert_eq!(find_parquet(&dir.path().join("store")).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,6 +102,8 @@ pub fn config(dir: &std::path::Path, store: Arc<dyn ObjectStore>) -> StorageConf
     c.persist_threshold_bytes = usize::MAX;
     c.compaction_interval = None;
     c.retention_interval = None;
+    // Dropped files go at once, so tests see the store as the index says.
+    c.delete_grace = Duration::ZERO;
     c
 }
 
