@@ -188,9 +188,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
     let storage = Arc::new(storage);
+    let engine = Engine::from_env(storage.clone())
+        .map_err(|e| format!("bad DATAFUSION_* setting in the environment: {e}"))?;
     let state = Arc::new(AppState {
         config,
-        engine: Engine::new(storage.clone()),
+        engine,
         storage,
         metrics: Metrics::default(),
     });
