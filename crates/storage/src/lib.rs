@@ -477,7 +477,8 @@ impl Storage {
         compact::compact(&self.inner).await
     }
 
-    /// Drop files older than their database's retention now. Returns the number of files deleted.
+    /// Drop files older than their database's retention from the index now (the object store
+    /// deletes them after `delete_grace`). Returns the number of files dropped.
     pub async fn enforce_retention(&self) -> Result<usize> {
         retention::enforce(&self.inner, retention::now_ns()).await
     }

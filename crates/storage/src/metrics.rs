@@ -84,7 +84,7 @@ pub struct StorageMetrics {
     pub files: u64,
     /// Compactions done (one per (db, table, day) merged).
     pub compactions: u64,
-    /// Files deleted by retention.
+    /// Files dropped by retention (deleted from the store after `delete_grace`).
     pub retention_deleted_files: u64,
     /// Writes rejected with `Overloaded` / `Unavailable`.
     pub rejected_overloaded: u64,

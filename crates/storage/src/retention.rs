@@ -19,7 +19,7 @@ pub fn expired(day: i64, now_ns: i64, period_ns: i64) -> bool {
     (day + 1).saturating_mul(NANOS_PER_DAY) <= now_ns.saturating_sub(period_ns)
 }
 
-/// Delete expired files; returns how many.
+/// Drop expired files from the index and bury them for deletion; returns how many.
 pub(crate) async fn enforce(inner: &Inner, now_ns: i64) -> Result<usize> {
     let _guard = inner.maintenance.lock().await;
     let catalog = inner.catalog.snapshot();
