@@ -19,6 +19,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use influxgate_storage::{Storage, StorageError};
 
+use crate::plan_cache::PlanCache;
 use crate::provider::{STORE_URL, ScanStats, Shared, StorageCatalog};
 
 /// The catalog name tables live in.
@@ -47,6 +48,7 @@ pub struct Engine {
     state: SessionState,
     shared: Arc<Shared>,
     setup: Vec<Setup>,
+    plans: Arc<PlanCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -112,6 +114,7 @@ impl Engine {
             state: ctx.state(),
             shared,
             setup: Vec::new(),
+            plans: Arc::default(),
         }
     }
 
@@ -142,8 +145,8 @@ impl Engine {
 
     /// Plan and run one SQL statement; all result batches.
     pub async fn sql(&self, database: &str, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let plan = self.physical_plan(database, sql).await?;
         let ctx = self.session(database);
+        let plan = self.plan_in(&ctx, database, sql).await?;
         Ok(collect(plan, ctx.task_ctx()).await?)
     }
 
@@ -153,9 +156,36 @@ impl Engine {
         database: &str,
         sql: &str,
     ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
-        let ctx = self.session(database);
-        let df = ctx.sql(sql).await?;
-        Ok(df.create_physical_plan().await?)
+        self.plan_in(&self.session(database), database, sql).await
+    }
+
+    /// How many optimized plans are kept for repeated statements.
+    pub fn cached_plans(&self) -> usize {
+        self.plans.len()
+    }
+
+    async fn plan_in(
+        &self,
+        ctx: &SessionContext,
+        database: &str,
+        sql: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
+        let catalog = self.storage.catalog();
+        let state = ctx.state();
+        let optimized = match self.plans.get(database, sql, &catalog) {
+            Some(plan) => plan,
+            None => {
+                // `SessionContext::sql` also runs DDL and `SET` (in this throwaway session).
+                let plan = ctx.sql(sql).await?.logical_plan().clone();
+                let optimized = state.optimize(&plan)?;
+                self.plans.put(database, sql, catalog, &plan, &optimized);
+                optimized
+            }
+        };
+        Ok(state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await?)
     }
 
     /// The physical plan of `sql`, indented, for people and tests.

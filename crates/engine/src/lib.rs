@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod last_rows;
+mod plan_cache;
 pub mod provider;
 pub mod udf;
 

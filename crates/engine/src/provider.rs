@@ -729,7 +729,9 @@ impl MeasurementTable {
             source = source
                 .with_predicate(p)
                 .with_pushdown_filters(true)
-                .with_enable_page_index(true);
+                .with_enable_page_index(true)
+                // Files are written without bloom filters (`persist`): skip looking for them.
+                .with_bloom_filter_on_read(false);
         }
         // `partitions == 1` keeps the files' order (oldest writes first), which merging needs.
         let n = partitions.clamp(1, files.len().max(1));

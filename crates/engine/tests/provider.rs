@@ -606,3 +606,48 @@ async fn a_query_planned_before_a_compaction_still_reads_its_files() {
     assert!(got.contains("| 8 | 52.0 |"), "{got}");
     assert_eq!(query(&f, sql).await, got);
 }
+
+/// A repeated statement reuses its optimized plan but still reads the current rows, is planned
+/// again once the table gains a column, and a statement calling `now()` is never kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_statements_reuse_plans_and_see_new_rows_and_columns() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    let star = r#"SELECT * FROM "db"."cpu" ORDER BY host, time"#;
+    let before = query(&f, star).await;
+    assert_eq!(f.engine.cached_plans(), 1);
+    assert_eq!(query(&f, star).await, before);
+    assert_eq!(f.engine.cached_plans(), 1);
+
+    // New rows, in files and in the buffer, with the cached plan.
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", second_write()).await;
+    assert_eq!(query(&f, ALL).await, MERGED);
+    assert_eq!(query(&f, ALL).await, MERGED);
+
+    // A new column: `*` now includes it.
+    write(
+        &f,
+        "cpu",
+        batch(
+            vec![
+                ("host", Col::Tag(vec!["c"])),
+                ("region", Col::Tag(vec!["eu"])),
+            ],
+            vec![T0 + 2 * SEC],
+        ),
+    )
+    .await;
+    let after = query(&f, star).await;
+    assert!(!before.contains("region"), "{before}");
+    assert!(
+        after.contains("region") && after.contains("| c "),
+        "{after}"
+    );
+
+    // `now()` is folded into a constant by the optimizer: such plans are not kept.
+    let kept = f.engine.cached_plans();
+    let now = r#"SELECT count(*) AS n FROM "db"."cpu" WHERE time < now()"#;
+    assert!(query(&f, now).await.contains("| 5 |"));
+    assert_eq!(f.engine.cached_plans(), kept);
+}
