@@ -21,9 +21,12 @@ const ENTRIES: usize = 512;
 /// Longer statements are planned every time rather than held in memory.
 const MAX_SQL_BYTES: usize = 16 * 1024;
 
+/// (database, statement) -> (catalog snapshot planned against, optimized plan).
+type Entries = HashMap<(String, String), (Arc<Catalog>, LogicalPlan)>;
+
 #[derive(Default)]
 pub(crate) struct PlanCache {
-    entries: Mutex<HashMap<(String, String), (Arc<Catalog>, LogicalPlan)>>,
+    entries: Mutex<Entries>,
 }
 
 impl PlanCache {
