@@ -16,7 +16,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use influxgate_storage::{Storage, StorageError};
 
 use crate::plan_cache::PlanCache;
@@ -40,6 +40,15 @@ type Setup = Arc<dyn Fn(&SessionContext) + Send + Sync>;
 
 /// DataFusion's variable for the number of partitions a query is split into.
 const TARGET_PARTITIONS_VAR: &str = "DATAFUSION_EXECUTION_TARGET_PARTITIONS";
+
+/// Statements a query may be: no DDL, no `INSERT`/`COPY ... TO` (which would write files on the
+/// server's disk), no `SET`. Every reader can send SQL through `/api/v3/query_sql`.
+fn queries_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
 
 /// The query engine: DataFusion over a [`Storage`]. Cheap to share behind an `Arc`.
 #[derive(Clone)]
@@ -175,8 +184,11 @@ impl Engine {
         let optimized = match self.plans.get(database, sql, &catalog) {
             Some(plan) => plan,
             None => {
-                // `SessionContext::sql` also runs DDL and `SET` (in this throwaway session).
-                let plan = ctx.sql(sql).await?.logical_plan().clone();
+                let plan = ctx
+                    .sql_with_options(sql, queries_only())
+                    .await?
+                    .logical_plan()
+                    .clone();
                 let optimized = state.optimize(&plan)?;
                 self.plans.put(database, sql, catalog, &plan, &optimized);
                 optimized

@@ -651,3 +651,32 @@ async fn repeated_statements_reuse_plans_and_see_new_rows_and_columns() {
     assert!(query(&f, now).await.contains("| 5 |"));
     assert_eq!(f.engine.cached_plans(), kept);
 }
+
+/// Queries only: DDL, `COPY ... TO` (which would write server files) and `SET` are refused
+/// with an error, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_other_than_queries_are_refused() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    let out = f._dir.path().join("copied.csv");
+    for sql in [
+        format!(
+            r#"COPY (SELECT * FROM "db"."cpu") TO '{}' STORED AS CSV"#,
+            out.display()
+        ),
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/hostname'".to_string(),
+        "CREATE TABLE t AS SELECT 1".to_string(),
+        r#"INSERT INTO "db"."cpu" (host) VALUES ('x')"#.to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let e = f.engine.sql("db", &sql).await.expect_err(&sql).to_string();
+        assert!(
+            e.contains("not supported") || e.contains("Only queries"),
+            "{sql}: {e}"
+        );
+    }
+    assert!(!out.exists());
+    // Queries and EXPLAIN still run.
+    assert_eq!(query(&f, ALL).await.lines().count(), 7);
+    assert!(query(&f, &format!("EXPLAIN {ALL}")).await.contains("plan"));
+}
