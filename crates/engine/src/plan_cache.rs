@@ -70,18 +70,12 @@ impl PlanCache {
     }
 }
 
-/// A query (not DDL, `SET`, `EXPLAIN`...) whose functions all give the same answer for the same
-/// input.
+/// A query (not `EXPLAIN` or `DESCRIBE`; DDL, DML and `SET` never get here, the engine refuses
+/// them) whose functions all give the same answer for the same input.
 fn reusable(plan: &LogicalPlan) -> bool {
     if matches!(
         plan,
-        LogicalPlan::Ddl(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Statement(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::Explain(_)
-            | LogicalPlan::Analyze(_)
-            | LogicalPlan::DescribeTable(_)
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_)
     ) {
         return false;
     }
