@@ -1,6 +1,7 @@
 """Error paths over real HTTP; nothing half-written."""
 
 import gzip
+import time
 
 import requests
 
@@ -115,3 +116,29 @@ def test_ping_health_metrics(server):
     assert r.headers.get("access-control-allow-origin") == "*"
     big = requests.get(server.url + "/metrics", headers=dict(AUTH, **{"Accept-Encoding": "gzip"}))
     assert big.status_code == 200
+
+
+def test_query_limits_result_size_and_timeout(tmp_path):
+    """A statement over --query-result-bytes or --query-timeout-secs fails on its own; the
+    server stays up and answers the next statement."""
+    s = Server(tmp_path, ["--query-result-bytes", "100000", "--query-timeout-secs", "2"]).start()
+    try:
+        body = "\n".join(f"m,host=h{i % 10} v={i}.5 {i}" for i in range(20000)).encode()
+        assert write(s, body).status_code == 204
+        q = lambda q: requests.get(s.url + "/query", params={"db": "db", "q": q}, headers=AUTH, timeout=60)
+        # 20,000 rows of time, tag and float are more than 100,000 bytes of Arrow data.
+        r = q("SELECT * FROM m; SELECT count(v) FROM m")
+        assert r.status_code == 200
+        results = r.json()["results"]
+        assert "query result exceeds the limit of 100000 bytes" in results[0]["error"]
+        assert results[1]["series"][0]["values"][0][1] == 20000
+        # A statement that would run for hours is stopped by the timeout.
+        start = time.time()
+        r = requests.get(s.url + "/api/v3/query_sql", headers=AUTH, timeout=60, params={
+            "db": "db", "q": "SELECT count(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3"})
+        assert time.time() - start < 20
+        assert r.status_code == 400 and r.json()["message"] == "query-timeout limit exceeded", r.text
+        r = q("SELECT count(v) FROM m WHERE host = 'h3'")
+        assert r.json()["results"][0]["series"][0]["values"][0][1] == 2000
+    finally:
+        s.stop(kill=True)

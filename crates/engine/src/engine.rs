@@ -13,10 +13,12 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::physical_plan::{ExecutionPlan, displayable, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 use influxgate_storage::{Storage, StorageError};
 
 use crate::plan_cache::PlanCache;
@@ -27,13 +29,59 @@ pub const CATALOG: &str = "influxgate";
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
-    /// Planning or execution failed (including unknown tables and columns).
+    /// Planning or execution failed (including unknown tables and columns, and the memory
+    /// pool refusing an operator or a result: "Resources exhausted").
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
     /// The storage failed.
     #[error("{0}")]
     Storage(#[from] StorageError),
+    /// One statement's result grew past [`QueryLimits::result_bytes`].
+    #[error(
+        "query result exceeds the limit of {limit} bytes (--query-result-bytes): narrow the time range, aggregate, or add LIMIT"
+    )]
+    ResultTooLarge {
+        /// The limit in bytes of Arrow data.
+        limit: usize,
+    },
+}
+
+impl EngineError {
+    /// A stable name for the kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            // Operators wrap the pool's error (context, shared between partitions).
+            EngineError::DataFusion(e) => match e.find_root() {
+                DataFusionError::ResourcesExhausted(_) => "resources_exhausted",
+                _ => "query",
+            },
+            EngineError::Storage(_) => "storage",
+            EngineError::ResultTooLarge { .. } => "result_too_large",
+        }
+    }
+}
+
+/// What queries may hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Bytes that all running queries together may hold in operators that track memory
+    /// (sorts, grouping, joins) and in collected results. Past it a sort spills to the
+    /// system's temp directory and other operators fail with "Resources exhausted".
+    pub memory_bytes: usize,
+    /// Bytes of Arrow data one statement's result may have (like InfluxDB 1.x's
+    /// `max-row-limit`, but an error rather than a silently cut result).
+    pub result_bytes: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_bytes: 1024 * 1024 * 1024,
+            result_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 type Setup = Arc<dyn Fn(&SessionContext) + Send + Sync>;
@@ -58,6 +106,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     setup: Vec<Setup>,
     plans: Arc<PlanCache>,
+    limits: QueryLimits,
 }
 
 impl std::fmt::Debug for Engine {
@@ -71,7 +120,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over `storage`, with DataFusion's defaults (one partition per core).
     pub fn new(storage: Arc<Storage>) -> Self {
-        Self::with_config(storage, SessionConfig::new())
+        Self::with_config(storage, SessionConfig::new(), QueryLimits::default())
     }
 
     /// An engine configured by DataFusion's `DATAFUSION_*` environment variables (for example
@@ -80,19 +129,20 @@ impl Engine {
     /// persister and compaction share them, and dashboard queries are small. On the 2-core
     /// benchmark box one partition made them 15-40% faster and a full scan no slower
     /// (BENCHMARKS.md). A malformed value is an error rather than silently ignored.
-    pub fn from_env(storage: Arc<Storage>) -> Result<Self, EngineError> {
+    pub fn from_env(storage: Arc<Storage>, limits: QueryLimits) -> Result<Self, EngineError> {
         let mut config = SessionConfig::from_env()?;
         if std::env::var_os(TARGET_PARTITIONS_VAR).is_none() {
             let half = (config.target_partitions() / 2).max(1);
             config = config.with_target_partitions(half);
         }
-        Ok(Self::with_config(storage, config))
+        Ok(Self::with_config(storage, config, limits))
     }
 
     /// An engine with a DataFusion session configuration of your own.
-    pub fn with_config(storage: Arc<Storage>, config: SessionConfig) -> Self {
+    pub fn with_config(storage: Arc<Storage>, config: SessionConfig, limits: QueryLimits) -> Self {
         let (store, _prefix) = storage.object_store();
         let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
             .build_arc()
             .expect("default runtime environment");
         let url = ObjectStoreUrl::parse(STORE_URL).expect("store URL");
@@ -124,6 +174,7 @@ impl Engine {
             shared,
             setup: Vec::new(),
             plans: Arc::default(),
+            limits,
         }
     }
 
@@ -152,11 +203,33 @@ impl Engine {
         ctx
     }
 
-    /// Plan and run one SQL statement; all result batches.
+    /// Plan and run one SQL statement; all result batches. The result is counted against
+    /// [`QueryLimits`] while it is collected, so a statement that would return more than
+    /// `result_bytes` (or more than the memory pool has left) fails instead of growing.
     pub async fn sql(&self, database: &str, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
         let ctx = self.session(database);
         let plan = self.plan_in(&ctx, database, sql).await?;
-        Ok(collect(plan, ctx.task_ctx()).await?)
+        let task = ctx.task_ctx();
+        let reservation = MemoryConsumer::new("query result").register(task.memory_pool());
+        let mut stream = execute_stream(plan, task)?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let size = batch.get_array_memory_size();
+            if reservation.size().saturating_add(size) > self.limits.result_bytes {
+                return Err(EngineError::ResultTooLarge {
+                    limit: self.limits.result_bytes,
+                });
+            }
+            reservation.try_grow(size)?;
+            batches.push(batch);
+        }
+        Ok(batches)
+    }
+
+    /// The limits queries run under.
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
     }
 
     /// The physical plan of `sql` (what [`Engine::sql`] runs).

@@ -7,6 +7,6 @@ mod plan_cache;
 pub mod provider;
 pub mod udf;
 
-pub use engine::{CATALOG, Engine, EngineError};
+pub use engine::{CATALOG, Engine, EngineError, QueryLimits};
 pub use last_rows::LAST_ROWS;
 pub use provider::{MeasurementTable, STORE_URL, ScanStats, Shared, StorageCatalog};

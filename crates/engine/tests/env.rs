@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use influxgate_engine::Engine;
+use influxgate_engine::{Engine, QueryLimits};
 use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
 
 #[tokio::test]
@@ -21,13 +21,14 @@ async fn from_env_reads_datafusion_variables_and_rejects_bad_ones() {
     );
     const VAR: &str = "DATAFUSION_EXECUTION_TARGET_PARTITIONS";
     unsafe { std::env::set_var(VAR, "3") };
-    let engine = Engine::from_env(storage.clone()).unwrap();
+    let engine = Engine::from_env(storage.clone(), QueryLimits::default()).unwrap();
     assert_eq!(engine.session("db").state().config().target_partitions(), 3);
     unsafe { std::env::set_var(VAR, "many") };
-    let err = Engine::from_env(storage.clone()).expect_err("a malformed value is an error");
+    let err = Engine::from_env(storage.clone(), QueryLimits::default())
+        .expect_err("a malformed value is an error");
     assert!(err.to_string().contains("many"), "{err}");
     unsafe { std::env::remove_var(VAR) };
-    let engine = Engine::from_env(storage).unwrap();
+    let engine = Engine::from_env(storage, QueryLimits::default()).unwrap();
     // Unset: half the cores DataFusion would use, at least one.
     let all = datafusion::prelude::SessionConfig::new().target_partitions();
     assert_eq!(

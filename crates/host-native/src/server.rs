@@ -20,7 +20,7 @@ use influxgate::query::run::Output;
 use influxgate::query::translate::QuerySchema;
 use influxgate::routes::{self, Api, Route};
 use influxgate::{Action, ColumnType, Config, Error, FieldType, Response, Schema, handle};
-use influxgate_engine::Engine;
+use influxgate_engine::{Engine, QueryLimits};
 use influxgate_storage::{Catalog, NewColumn, Storage, StorageConfig, StorageError};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -63,6 +63,16 @@ pub struct ServeArgs {
     /// Merge a day's small Parquet files this often (seconds); 0 turns compaction off.
     #[arg(long, default_value_t = 60)]
     pub compaction_interval_secs: u64,
+    /// Bytes all running queries may hold together in sorts, grouping, joins and results; past
+    /// it sorts spill to the temp directory and other queries fail with "Resources exhausted".
+    #[arg(long, default_value_t = QueryLimits::default().memory_bytes)]
+    pub query_memory_bytes: usize,
+    /// Bytes of Arrow data one statement's result may have; larger results are an error.
+    #[arg(long, default_value_t = QueryLimits::default().result_bytes)]
+    pub query_result_bytes: usize,
+    /// Stop a statement that runs longer than this (seconds); 0 lets it run.
+    #[arg(long, default_value_t = 60)]
+    pub query_timeout_secs: u64,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, default_value = "info", env = "INFLUXGATE_LOG")]
     pub log: String,
@@ -72,6 +82,7 @@ struct AppState {
     config: Config,
     storage: Arc<Storage>,
     engine: Engine,
+    query_timeout: Option<Duration>,
     metrics: Metrics,
 }
 
@@ -188,12 +199,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open storage at {object_store}: {e}"))?;
     let storage = Arc::new(storage);
-    let engine = Engine::from_env(storage.clone())
+    let limits = QueryLimits {
+        memory_bytes: args.query_memory_bytes,
+        result_bytes: args.query_result_bytes,
+    };
+    let engine = Engine::from_env(storage.clone(), limits)
         .map_err(|e| format!("bad DATAFUSION_* setting in the environment: {e}"))?;
     let state = Arc::new(AppState {
         config,
         engine,
         storage,
+        query_timeout: (args.query_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.query_timeout_secs)),
         metrics: Metrics::default(),
     });
     let app = Router::new()
@@ -225,6 +242,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("flush on shutdown failed (the WAL keeps the data): {e}"))?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// One statement under the server's query timeout. Dropping the engine's future on timeout
+/// cancels the query's work.
+async fn run_sql(
+    state: &AppState,
+    database: &str,
+    sql: &str,
+) -> Result<Vec<arrow::array::RecordBatch>, String> {
+    let query = state.engine.sql(database, sql);
+    let result = match state.query_timeout {
+        // InfluxDB 1.x's message for its `query-timeout`.
+        Some(limit) => tokio::time::timeout(limit, query)
+            .await
+            .map_err(|_| "query-timeout limit exceeded".to_string())?,
+        None => query.await,
+    };
+    result.map_err(|e| e.to_string())
 }
 
 /// Storage settings from the command line; `serve` passes its tuning, `export` the defaults.
@@ -367,13 +402,7 @@ async fn respond(
         Action::Query(plan) => {
             let mut results = Vec::new();
             for job in plan.jobs() {
-                results.push(
-                    state
-                        .engine
-                        .sql(job.database, job.sql)
-                        .await
-                        .map_err(|e| e.to_string()),
-                );
+                results.push(run_sql(state, job.database, job.sql).await);
             }
             if plan.output == Output::V3Rows(V3Format::Parquet) {
                 return match results.pop() {
@@ -384,7 +413,7 @@ async fn respond(
             }
             plan.respond(results)
         }
-        Action::QueryArrow { database, sql } => match state.engine.sql(&database, &sql).await {
+        Action::QueryArrow { database, sql } => match run_sql(state, &database, &sql).await {
             Ok(batches) => match influxgate::upstream::encode_ipc(&batches) {
                 Ok(body) => Response {
                     status: 200,
@@ -393,7 +422,7 @@ async fn respond(
                 },
                 Err(e) => Response::error(&e),
             },
-            Err(e) => Response::error(&Error::InvalidParameter(e.to_string())),
+            Err(e) => Response::error(&Error::InvalidParameter(e)),
         },
         Action::Write(plan) => {
             state
