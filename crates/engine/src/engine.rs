@@ -161,6 +161,7 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
+        ctx.add_analyzer_rule(Arc::new(crate::selector::SelectorRule));
         ctx.register_udtf(
             crate::last_rows::LAST_ROWS,
             Arc::new(crate::last_rows::LastRowsFunction {

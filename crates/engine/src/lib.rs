@@ -5,6 +5,7 @@ pub mod engine;
 pub mod last_rows;
 mod plan_cache;
 pub mod provider;
+pub mod selector;
 pub mod udf;
 
 pub use engine::{CATALOG, Engine, EngineError, QueryLimits};

@@ -296,7 +296,7 @@ pub fn udafs() -> Vec<AggregateUDF> {
 
 /// Registers every function the translator's SQL may call that DataFusion lacks.
 pub fn register_udfs(ctx: &SessionContext) {
-    for f in udafs() {
+    for f in udafs().into_iter().chain(crate::selector::udafs()) {
         ctx.register_udaf(f);
     }
 }
