@@ -15,7 +15,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, PrimitiveArray,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{
     ArrowNativeTypeOp, ArrowPrimitiveType, DataType, Field, FieldRef, Float64Type, Int64Type,
     TimeUnit, TimestampNanosecondType, UInt64Type,
@@ -194,6 +194,21 @@ impl<K: ArrowPrimitiveType> Groups<K> {
         }
     }
 
+    /// Row `row` of the batch, in group `g`: the batch's best row of `g` if it beats it.
+    #[inline]
+    fn visit(&mut self, row: usize, g: usize, keys: &[K::Native], times: Option<&[i64]>) {
+        let best = self.best_row[g];
+        if best == NONE {
+            self.best_row[g] = row;
+            self.touched.push(g);
+            return;
+        }
+        let (t, bt) = times.map_or((0, 0), |t| (t[row], t[best]));
+        if self.better(keys[row], t, keys[best], bt) {
+            self.best_row[g] = row;
+        }
+    }
+
     fn resize(&mut self, n: usize) {
         self.keys.resize(n, K::Native::default());
         self.times.resize(n, 0);
@@ -229,32 +244,36 @@ impl<K: ArrowPrimitiveType> GroupsAccumulator for Groups<K> {
         }
         let out = &values[0];
         let keys = values[1].as_primitive::<K>();
-        let times: Option<Int64Array> = match values.get(2) {
-            Some(t) if self.config.tie_break => Some(
-                cast(t, &DataType::Int64)?
-                    .as_primitive::<Int64Type>()
-                    .clone(),
-            ),
+        let key_values: &[K::Native] = keys.values();
+        let times: Option<&[i64]> = match values.get(2) {
+            Some(t) if self.config.tie_break => Some(time_values(t)?),
             _ => None,
         };
-        let time_at = |row: usize| times.as_ref().map_or(0, |t| t.value(row));
-        for (row, &g) in group_indices.iter().enumerate() {
-            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) || keys.is_null(row) {
-                continue;
+        // Rows that count: the FILTER is true and the key is not null, as one bitmap.
+        let mut valid: Option<BooleanBuffer> = keys.nulls().map(|n| n.inner().clone());
+        if let Some(f) = opt_filter {
+            let passed = match f.nulls() {
+                Some(n) => f.values() & n.inner(),
+                None => f.values().clone(),
+            };
+            valid = Some(match valid {
+                Some(v) => &v & &passed,
+                None => passed,
+            });
+        }
+        match &valid {
+            None => {
+                for (row, &g) in group_indices.iter().enumerate() {
+                    self.visit(row, g, key_values, times);
+                }
             }
-            let best = self.best_row[g];
-            if best == NONE {
-                self.best_row[g] = row;
-                self.touched.push(g);
-            } else if self.better(
-                keys.value(row),
-                time_at(row),
-                keys.value(best),
-                time_at(best),
-            ) {
-                self.best_row[g] = row;
+            Some(v) => {
+                for row in v.set_indices() {
+                    self.visit(row, group_indices[row], key_values, times);
+                }
             }
         }
+        let time_at = |row: usize| times.map_or(0, |t| t[row]);
         let touched = std::mem::take(&mut self.touched);
         for &g in &touched {
             let row = std::mem::replace(&mut self.best_row[g], NONE);
@@ -316,6 +335,17 @@ impl<K: ArrowPrimitiveType> GroupsAccumulator for Groups<K> {
             + self.set.capacity()
             + (self.best_row.capacity() + self.touched.capacity()) * size_of::<usize>()
     }
+}
+
+/// The values of a tie-break column: nanosecond timestamps or integers, both `i64`.
+fn time_values(a: &ArrayRef) -> Result<&[i64]> {
+    Ok(match a.data_type() {
+        DataType::Int64 => a.as_primitive::<Int64Type>().values(),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            a.as_primitive::<TimestampNanosecondType>().values()
+        }
+        other => return exec_err!("influx selector: unsupported time type {other}"),
+    })
 }
 
 /// The accumulator of an aggregate without GROUP BY: one group.

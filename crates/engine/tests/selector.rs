@@ -130,6 +130,8 @@ fn selects(key: &str) -> String {
         by_time("\"time\"", "DESC"),
         by_time(key, "ASC"),
         by_time("s", "ASC"),
+        // No FILTER: `time` is not nullable, so nothing to skip.
+        "first_value(s ORDER BY \"time\" DESC)".to_string(),
         format!("max({key})"),
     ]
     .join(", ")
