@@ -248,6 +248,53 @@ fn is_time_col(e: &Expr) -> bool {
     }
 }
 
+/// Whether `[lo, hi]` of [`time_range`] is exactly what `e` keeps: comparisons of the plain
+/// `time` column with literals, joined by AND. The scan then applies the range itself (files
+/// wholly inside it are read without evaluating it per row) and DataFusion adds no filter.
+fn is_exact_time_bound(e: &Expr) -> bool {
+    let plain_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == TIME_COLUMN);
+    // Only the simplified form (the optimizer folds `to_timestamp_nanos(n)` and casts).
+    let literal_ns = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), _), _) => Some(*v),
+        _ => None,
+    };
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => is_exact_time_bound(left) && is_exact_time_bound(right),
+            Operator::Eq | Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq => {
+                let v = if plain_time(left) {
+                    literal_ns(right)
+                } else if plain_time(right) {
+                    literal_ns(left)
+                } else {
+                    None
+                };
+                // The range saturates at the ends of i64: not exact there.
+                v.is_some_and(|v| v != i64::MIN && v != i64::MAX)
+            }
+            _ => false,
+        },
+        Expr::Between(b) => {
+            !b.negated
+                && plain_time(&b.expr)
+                && literal_ns(&b.low).is_some()
+                && literal_ns(&b.high).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// `lo <= time <= hi`.
+fn range_expr(lo: i64, hi: i64) -> Expr {
+    let ts = |v: i64| {
+        lit(ScalarValue::TimestampNanosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    };
+    col(TIME_COLUMN).between(ts(lo), ts(hi))
+}
+
 /// The inclusive range `[lo, hi]` of `time` that `e` allows (unbounded sides saturate).
 fn time_range(e: &Expr) -> (i64, i64) {
     let all = (i64::MIN, i64::MAX);
@@ -466,21 +513,20 @@ impl MeasurementTable {
         range
     }
 
-    /// A direct read of `files` outside `windows` (their rows inside are merged elsewhere):
-    /// the query's filters and the window exclusion prune and filter while decoding, and a
-    /// `FilterExec` applies the exclusion exactly.
-    fn outside_windows_exec(
+    /// A direct read of `files` keeping exactly the rows where `exact` holds: `prune` (the
+    /// query's filters and `exact`) prunes and filters while decoding, and a `FilterExec`
+    /// applies `exact` (rows outside contested windows, the time range) exactly.
+    fn exact_exec(
         &self,
         state: &dyn Session,
         files: &[&FileMeta],
-        windows: &[(i64, i64)],
-        filters: &[Expr],
+        prune: Vec<Expr>,
+        exact: Expr,
         projection: Option<&[usize]>,
         partitions: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let outside = windows_expr(windows, false);
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-        let pred = conjunction(filters.iter().cloned().chain([outside.clone()]))
+        let pred = conjunction(prune)
             .map(|e| state.create_physical_expr(e, &df_schema))
             .transpose()?;
         let time_idx = self.schema.index_of(TIME_COLUMN)?;
@@ -492,7 +538,7 @@ impl MeasurementTable {
         }
         let scan = self.parquet_exec(state, files, pred, Some(read.clone()), partitions)?;
         let read_schema = DFSchema::try_from(self.schema.project(&read)?)?;
-        let exact = state.create_physical_expr(outside, &read_schema)?;
+        let exact = state.create_physical_expr(exact, &read_schema)?;
         let out: Vec<usize> = (0..wanted.len()).collect();
         Ok(Arc::new(
             FilterExecBuilder::new(exact, scan)
@@ -767,7 +813,16 @@ impl TableProvider for MeasurementTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_exact_time_bound(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -782,9 +837,14 @@ impl TableProvider for MeasurementTable {
             .iter()
             .map(time_range)
             .fold((i64::MIN, i64::MAX), |a, b| (a.0.max(b.0), a.1.min(b.1)));
-        let all_pred = conjunction(filters.iter().cloned())
-            .map(|e| state.create_physical_expr(e, &df_schema))
-            .transpose()?;
+        // Exact time bounds are the scan's to apply (`supports_filters_pushdown`): every source
+        // keeps only `[lo, hi]`; files wholly inside it skip evaluating them per row.
+        let exact_time = filters.iter().any(is_exact_time_bound);
+        let other_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !is_exact_time_bound(f))
+            .cloned()
+            .collect();
         // Columns read for merging: the projection plus the deduplication key (every tag and
         // time). Fields merge column by column (later write wins per field), so a field the
         // query does not read can be left out without changing the others.
@@ -911,21 +971,62 @@ impl TableProvider for MeasurementTable {
 
         let projection = projection.cloned();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        if !clean.is_empty() {
+        let (mut inside, mut crossing): (Vec<&FileMeta>, Vec<&FileMeta>) = (Vec::new(), Vec::new());
+        for f in clean {
+            let (a, b) = self.file_time_range(f).await;
+            if lo <= a && b <= hi {
+                inside.push(f);
+            } else {
+                crossing.push(f);
+            }
+        }
+        if !inside.is_empty() {
+            let pred = conjunction(other_filters.iter().cloned())
+                .map(|e| state.create_physical_expr(e, &df_schema))
+                .transpose()?;
             children.push(self.parquet_exec(
                 state,
-                &clean,
-                all_pred.clone(),
+                &inside,
+                pred,
                 projection.clone(),
                 partitions,
             )?);
         }
+        if !crossing.is_empty() {
+            if exact_time {
+                children.push(self.exact_exec(
+                    state,
+                    &crossing,
+                    filters.to_vec(),
+                    range_expr(lo, hi),
+                    projection.as_deref(),
+                    partitions,
+                )?);
+            } else {
+                let pred = conjunction(filters.iter().cloned())
+                    .map(|e| state.create_physical_expr(e, &df_schema))
+                    .transpose()?;
+                children.push(self.parquet_exec(
+                    state,
+                    &crossing,
+                    pred,
+                    projection.clone(),
+                    partitions,
+                )?);
+            }
+        }
         if !partial.is_empty() {
-            children.push(self.outside_windows_exec(
+            let outside = windows_expr(&windows, false);
+            let exact = if exact_time {
+                outside.clone().and(range_expr(lo, hi))
+            } else {
+                outside.clone()
+            };
+            children.push(self.exact_exec(
                 state,
                 &partial,
-                &windows,
-                filters,
+                filters.iter().cloned().chain([outside]).collect(),
+                exact,
                 projection.as_deref(),
                 partitions,
             )?);

@@ -294,10 +294,40 @@ async fn time_range_prunes_day_partitions() {
         (3, 2, 1, 0)
     );
     assert_eq!(s.time_range, (T0 + DAY, T0 + 2 * DAY - 1));
-    // The plan reads exactly one file, with the filters as a pruning predicate.
+    // The plan reads exactly one file; it lies wholly inside the range, so no time filter is
+    // evaluated on its rows (the scan answers the time bounds exactly).
     let plan = f.engine.explain("db", sql).await.unwrap();
     assert_eq!(plan.matches(".parquet").count(), 1, "{plan}");
+    assert!(!plan.contains("predicate="), "{plan}");
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    // A range crossing the file (its second row only) is filtered exactly, and prunes.
+    let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE time > to_timestamp_nanos(1704153600000000000) AND time < to_timestamp_nanos(1704240000000000000) ORDER BY host"#;
+    let out = query(&f, sql).await;
+    assert_eq!(
+        out,
+        "\
++------+-------+
+| host | usage |
++------+-------+
+| b    | 11.0  |
++------+-------+"
+    );
+    let plan = f.engine.explain("db", sql).await.unwrap();
+    assert_eq!(plan.matches(".parquet").count(), 1, "{plan}");
+    // (DataFusion moves the scan's exact filter into the Parquet reader's row filter.)
     assert!(plan.contains("predicate="), "{plan}");
+    // A time condition the scan cannot answer exactly (OR) still prunes, and DataFusion
+    // filters it.
+    let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE time = to_timestamp_nanos(1704153600000000000) OR time = to_timestamp_nanos(1704153660000000000) ORDER BY host"#;
+    let out = query(&f, sql).await;
+    assert!(
+        out.contains("| a    | 1.0   |") && out.contains("| b    | 11.0  |"),
+        "{out}"
+    );
+    assert_eq!(
+        f.engine.last_scan("db", "cpu").unwrap().files_pruned_by_day,
+        2
+    );
     // Without a time range every day is read, the buffer included.
     let out = query(&f, r#"SELECT count(*) AS c FROM "db"."cpu""#).await;
     assert!(out.contains("| 7 |"), "{out}");
