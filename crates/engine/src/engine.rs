@@ -162,6 +162,7 @@ impl Engine {
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
         ctx.add_analyzer_rule(Arc::new(crate::selector::SelectorRule));
+        ctx.add_analyzer_rule(Arc::new(crate::group_keys::TagGroupRule));
         ctx.register_udtf(
             crate::last_rows::LAST_ROWS,
             Arc::new(crate::last_rows::LastRowsFunction {

@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod engine;
+pub mod group_keys;
 pub mod last_rows;
 mod plan_cache;
 pub mod provider;

@@ -1,5 +1,7 @@
-//! `SelectorRule` (selector.rs) must give exactly what DataFusion's `first_value(... ORDER BY
-//! ...)` gives, on data with ties, nulls, several partitions and batches.
+//! The engine's analyzer rules must not change answers: `SelectorRule` (selector.rs) gives
+//! exactly what DataFusion's `first_value(... ORDER BY ...)` gives, and `TagGroupRule`
+//! (group_keys.rs) what grouping by the dictionary column gives, on data with ties, nulls,
+//! several partitions and batches.
 #![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit}
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use influxgate_engine::group_keys::TagGroupRule;
 use influxgate_engine::selector::SelectorRule;
 
 /// A small deterministic generator (no dependency needed).
@@ -104,6 +107,7 @@ fn session(seed: u64, rule: bool) -> SessionContext {
     influxgate_engine::udf::register_udfs(&ctx);
     if rule {
         ctx.add_analyzer_rule(Arc::new(SelectorRule));
+        ctx.add_analyzer_rule(Arc::new(TagGroupRule));
     }
     ctx.register_table("m", Arc::new(table(seed))).unwrap();
     ctx
@@ -184,4 +188,42 @@ async fn shapes_it_cannot_answer_stay_first_value() {
         assert!(plan.contains("first_value"), "{sql}: {plan}");
         run(&ctx, sql).await;
     }
+}
+
+#[tokio::test]
+async fn grouping_by_a_tag_answers_as_grouping_by_the_dictionary() {
+    for seed in 1..=3 {
+        let (with, without) = (session(seed, true), session(seed, false));
+        for sql in [
+            "SELECT host, count(*), sum(f) FROM m GROUP BY host ORDER BY host",
+            "SELECT host, date_bin(INTERVAL '1 second', \"time\") AS b, max(i) FROM m \
+             GROUP BY host, b ORDER BY host, b",
+            "SELECT m.host AS h, avg(u) FROM m GROUP BY m.host HAVING m.host <> 'c' ORDER BY h",
+            "SELECT host, n FROM (SELECT host, count(s) AS n FROM m GROUP BY host) \
+             WHERE host IN ('a', 'e') ORDER BY host",
+            "SELECT host, count(*) AS n FROM m WHERE f > 0 GROUP BY host \
+             UNION ALL SELECT host, count(*) AS n FROM m WHERE f <= 0 GROUP BY host \
+             ORDER BY host, n",
+            "SELECT a.host, a.n, b.n FROM (SELECT host, count(*) AS n FROM m GROUP BY host) a \
+             JOIN (SELECT host, max(i) AS n FROM m GROUP BY host) b ON a.host = b.host \
+             ORDER BY a.host",
+            "SELECT count(DISTINCT host) FROM m",
+        ] {
+            let (got, want) = (run(&with, sql).await, run(&without, sql).await);
+            assert_eq!(got, want, "seed {seed}: {sql}");
+        }
+    }
+    let ctx = session(1, true);
+    let plan = run(&ctx, "EXPLAIN SELECT host, count(*) FROM m GROUP BY host").await;
+    assert!(plan.contains("Utf8View"), "not rewritten: {plan}");
+    let batches = ctx
+        .sql("SELECT host, count(*) FROM m GROUP BY host")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let schema = batches[0].schema();
+    assert_eq!(schema.field(0).name(), "host");
+    assert_eq!(schema.field(0).data_type(), &DataType::Utf8View);
 }
