@@ -1017,15 +1017,23 @@ impl TableProvider for MeasurementTable {
         }
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
-            let exact = if exact_time {
-                outside.clone().and(range_expr(lo, hi))
+            // As for clean files: the time bounds only where some file crosses them.
+            let mut all_inside = true;
+            for f in &partial {
+                let (a, b) = self.file_time_range(f).await;
+                all_inside &= lo <= a && b <= hi;
+            }
+            let (prune, exact) = if exact_time && all_inside {
+                (other_filters.clone(), outside.clone())
+            } else if exact_time {
+                (filters.to_vec(), outside.clone().and(range_expr(lo, hi)))
             } else {
-                outside.clone()
+                (filters.to_vec(), outside.clone())
             };
             children.push(self.exact_exec(
                 state,
                 &partial,
-                filters.iter().cloned().chain([outside]).collect(),
+                prune.into_iter().chain([outside]).collect(),
                 exact,
                 projection.as_deref(),
                 partitions,

@@ -194,18 +194,44 @@ impl<K: ArrowPrimitiveType> Groups<K> {
         }
     }
 
-    /// Row `row` of the batch, in group `g`: the batch's best row of `g` if it beats it.
-    #[inline]
-    fn visit(&mut self, row: usize, g: usize, keys: &[K::Native], times: Option<&[i64]>) {
-        let best = self.best_row[g];
-        if best == NONE {
-            self.best_row[g] = row;
-            self.touched.push(g);
-            return;
+    /// The batch's best row per group over `rows`, monomorphized per direction and tie-break
+    /// (the comparison is the whole cost of a selector).
+    fn scan<const GREATEST: bool, const TIE_BREAK: bool>(
+        &mut self,
+        rows: impl Iterator<Item = usize>,
+        groups: &[usize],
+        keys: &[K::Native],
+        times: &[i64],
+    ) {
+        let (best_row, touched) = (&mut self.best_row, &mut self.touched);
+        for row in rows {
+            let g = groups[row];
+            let best = best_row[g];
+            if best == NONE {
+                best_row[g] = row;
+                touched.push(g);
+                continue;
+            }
+            let (k, bk) = (keys[row], keys[best]);
+            let wins = if GREATEST { k.is_gt(bk) } else { k.is_lt(bk) };
+            if wins || (TIE_BREAK && k.is_eq(bk) && times[row] < times[best]) {
+                best_row[g] = row;
+            }
         }
-        let (t, bt) = times.map_or((0, 0), |t| (t[row], t[best]));
-        if self.better(keys[row], t, keys[best], bt) {
-            self.best_row[g] = row;
+    }
+
+    fn scan_rows(
+        &mut self,
+        rows: impl Iterator<Item = usize>,
+        groups: &[usize],
+        keys: &[K::Native],
+        times: Option<&[i64]>,
+    ) {
+        match (self.config.greatest, times) {
+            (true, Some(t)) => self.scan::<true, true>(rows, groups, keys, t),
+            (false, Some(t)) => self.scan::<false, true>(rows, groups, keys, t),
+            (true, None) => self.scan::<true, false>(rows, groups, keys, &[]),
+            (false, None) => self.scan::<false, false>(rows, groups, keys, &[]),
         }
     }
 
@@ -262,16 +288,8 @@ impl<K: ArrowPrimitiveType> GroupsAccumulator for Groups<K> {
             });
         }
         match &valid {
-            None => {
-                for (row, &g) in group_indices.iter().enumerate() {
-                    self.visit(row, g, key_values, times);
-                }
-            }
-            Some(v) => {
-                for row in v.set_indices() {
-                    self.visit(row, group_indices[row], key_values, times);
-                }
-            }
+            None => self.scan_rows(0..group_indices.len(), group_indices, key_values, times),
+            Some(v) => self.scan_rows(v.set_indices(), group_indices, key_values, times),
         }
         let time_at = |row: usize| times.map_or(0, |t| t[row]);
         let touched = std::mem::take(&mut self.touched);

@@ -451,6 +451,20 @@ async fn partly_overlapping_sources_merge_only_their_overlap() {
     )
     .await;
     assert!(out.contains("| 16 | 101.0 |"), "{out}");
+    // Both files cross the range (seconds 2..14).
+    let out = query(
+        &f,
+        r#"SELECT count(*) AS c, min(usage) AS m, max(usage) AS x FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704067202000000000) AND time < to_timestamp_nanos(1704067215000000000)"#,
+    )
+    .await;
+    assert!(out.contains("| 13 | 2.0 | 106.0 |"), "{out}");
+    // Both files wholly inside the range (seconds 0..19), the buffer crossing it.
+    let out = query(
+        &f,
+        r#"SELECT count(*) AS c, sum(usage) AS s FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704067200000000000) AND time <= to_timestamp_nanos(1704067219000000000)"#,
+    )
+    .await;
+    assert!(out.contains("| 20 | 3074.0 |"), "{out}");
 }
 
 #[test]
