@@ -21,7 +21,7 @@ use influxgate::query::translate::QuerySchema;
 use influxgate::routes::{self, Api, Route};
 use influxgate::{Action, ColumnType, Config, Error, FieldType, Response, Schema, handle};
 use influxgate_engine::{Engine, QueryLimits};
-use influxgate_storage::{Catalog, NewColumn, Storage, StorageConfig, StorageError};
+use influxgate_storage::{Catalog, NewColumn, ParquetCodec, Storage, StorageConfig, StorageError};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Persist the buffer to Parquet at least this often (seconds).
     #[arg(long, default_value_t = 60)]
     pub persist_interval_secs: u64,
+    /// Codec of written Parquet files: zstd (smallest), snappy, lz4 (fastest to write and read).
+    #[arg(long, default_value = "zstd", value_parser = ["zstd", "snappy", "lz4"])]
+    pub parquet_codec: String,
     /// Merge a day's small Parquet files this often (seconds); 0 turns compaction off.
     #[arg(long, default_value_t = 60)]
     pub compaction_interval_secs: u64,
@@ -283,6 +286,11 @@ pub fn storage_config(
         config.max_buffer_bytes = a.buffer_limit_bytes;
         config.persist_threshold_bytes = a.persist_bytes;
         config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
+        config.codec = match a.parquet_codec.as_str() {
+            "snappy" => ParquetCodec::Snappy,
+            "lz4" => ParquetCodec::Lz4,
+            _ => ParquetCodec::Zstd,
+        };
         config.compaction_interval = (a.compaction_interval_secs > 0)
             .then(|| Duration::from_secs(a.compaction_interval_secs));
     }
