@@ -77,13 +77,13 @@ class Server:
         return float("nan")
 
 
-def start_influxgate(tmp, binary, compaction_secs=3600, name="influxgate"):
+def start_influxgate(tmp, binary, compaction_secs=3600, name="influxgate", extra=()):
     port = free_port()
     d = os.path.join(tmp, "influxgate")
     os.makedirs(d, exist_ok=True)
     proc = subprocess.Popen([binary, "serve", "--http-bind", f"127.0.0.1:{port}", "--data-dir", d,
                              "--token", TOKEN, "--log", "warn",
-                             "--compaction-interval-secs", str(compaction_secs)],
+                             "--compaction-interval-secs", str(compaction_secs)] + list(extra),
                             stdout=open(os.path.join(d, "log"), "a"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/ping", proc)
