@@ -973,7 +973,12 @@ impl TableProvider for MeasurementTable {
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         let (mut inside, mut crossing): (Vec<&FileMeta>, Vec<&FileMeta>) = (Vec::new(), Vec::new());
         for f in clean {
-            let (a, b) = self.file_time_range(f).await;
+            // Without exact time bounds every filter is DataFusion's to check again.
+            let (a, b) = if exact_time {
+                self.file_time_range(f).await
+            } else {
+                (lo, hi)
+            };
             if lo <= a && b <= hi {
                 inside.push(f);
             } else {
@@ -993,27 +998,14 @@ impl TableProvider for MeasurementTable {
             )?);
         }
         if !crossing.is_empty() {
-            if exact_time {
-                children.push(self.exact_exec(
-                    state,
-                    &crossing,
-                    filters.to_vec(),
-                    range_expr(lo, hi),
-                    projection.as_deref(),
-                    partitions,
-                )?);
-            } else {
-                let pred = conjunction(filters.iter().cloned())
-                    .map(|e| state.create_physical_expr(e, &df_schema))
-                    .transpose()?;
-                children.push(self.parquet_exec(
-                    state,
-                    &crossing,
-                    pred,
-                    projection.clone(),
-                    partitions,
-                )?);
-            }
+            children.push(self.exact_exec(
+                state,
+                &crossing,
+                filters.to_vec(),
+                range_expr(lo, hi),
+                projection.as_deref(),
+                partitions,
+            )?);
         }
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
