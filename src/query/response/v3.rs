@@ -18,6 +18,7 @@ use super::time::format_arrow_timestamp;
 use super::{StatementResult, Value, parquet_unsupported, v3_content_type};
 use crate::error::Error;
 use crate::query::params::V3Format;
+use crate::query::shape::dict_key;
 use crate::response::Response;
 
 /// One cell of a v3 row.
@@ -104,23 +105,6 @@ fn push_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-fn dict_key(keys: &dyn Array, row: usize) -> Option<usize> {
-    if keys.is_null(row) {
-        return None;
-    }
-    macro_rules! key {
-        ($($t:ty),*) => {
-            $(if let Some(k) = keys.as_primitive_opt::<$t>() {
-                return usize::try_from(k.value(row)).ok();
-            })*
-        };
-    }
-    key!(
-        Int32Type, Int8Type, Int16Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type
-    );
-    None
 }
 
 fn ts_ns(v: i64, unit: &TimeUnit) -> i64 {

@@ -171,12 +171,34 @@ pub fn cell(array: &dyn Array, row: usize) -> Result<Value, ShapeError> {
             Value::Time(v)
         }
         DataType::Dictionary(_, _) => {
+            // One key at its type: `normalized_keys()` would convert every key of the array
+            // for each cell (quadratic in the rows of a batch).
             let dict = array.as_any_dictionary();
-            let key = dict.normalized_keys()[row];
-            cell(dict.values().as_ref(), key)?
+            match dict_key(dict.keys(), row) {
+                Some(key) if key < dict.values().len() => cell(dict.values().as_ref(), key)?,
+                _ => Value::Null,
+            }
         }
         other => return Err(ShapeError::UnsupportedType(other.to_string())),
     })
+}
+
+/// The values index of row `row` of a dictionary array's `keys` (any integer key type).
+pub(crate) fn dict_key(keys: &dyn Array, row: usize) -> Option<usize> {
+    if keys.is_null(row) {
+        return None;
+    }
+    macro_rules! key {
+        ($($t:ty),*) => {
+            $(if let Some(k) = keys.as_primitive_opt::<$t>() {
+                return usize::try_from(k.value(row)).ok();
+            })*
+        };
+    }
+    key!(
+        Int32Type, Int8Type, Int16Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type
+    );
+    None
 }
 
 fn tag_string(v: Value) -> String {

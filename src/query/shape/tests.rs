@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use arrow_array::types::Int32Type;
+use arrow_array::types::{Int8Type, Int32Type, UInt16Type};
 use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampNanosecondArray,
 };
 
-use super::{Value, apply, apply_all};
+use super::{Value, apply, apply_all, cell};
 use crate::query::translate::plan::{
     FillPlan, FillValue, OutputColumn, PlanKind, PostOp, ShapePlan, Transform, Window,
 };
@@ -237,4 +237,25 @@ fn show_series_keys_are_merged_and_escaped() {
             vec![Value::String("events".into())],
         ]
     );
+}
+
+#[test]
+fn dictionary_cells_of_any_key_type_and_null_keys() {
+    let s = |v: &str| Value::String(v.to_string());
+    let a: DictionaryArray<UInt16Type> = vec![Some("x"), None, Some("y"), Some("x")]
+        .into_iter()
+        .collect();
+    let got: Vec<Value> = (0..a.len()).map(|r| cell(&a, r).unwrap()).collect();
+    assert_eq!(got, vec![s("x"), Value::Null, s("y"), s("x")]);
+    let b: DictionaryArray<Int8Type> = vec!["p", "q", "p"].into_iter().collect();
+    // A slice: keys are read at the slice's offset.
+    let b = b.slice(1, 2);
+    assert_eq!(cell(&b, 0).unwrap(), s("q"));
+    assert_eq!(cell(&b, 1).unwrap(), s("p"));
+    // Many rows: each cell reads one key (converting every key per cell took minutes here).
+    let hosts: DictionaryArray<Int32Type> = (0..200_000).map(|i| ["a", "b"][i % 2]).collect();
+    let n = (0..hosts.len())
+        .filter(|r| cell(&hosts, *r).unwrap() == s("b"))
+        .count();
+    assert_eq!(n, 100_000);
 }
