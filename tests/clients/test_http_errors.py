@@ -121,7 +121,8 @@ def test_ping_health_metrics(server):
 def test_query_limits_result_size_and_timeout(tmp_path):
     """A statement over --query-result-bytes or --query-timeout-secs fails on its own; the
     server stays up and answers the next statement."""
-    s = Server(tmp_path, ["--query-result-bytes", "100000", "--query-timeout-secs", "2"]).start()
+    # The timeout through its environment variable: every serve option has one.
+    s = Server(tmp_path, ["--query-result-bytes", "100000"], env={"INFLUXGATE_QUERY_TIMEOUT_SECS": "2"}).start()
     try:
         body = "\n".join(f"m,host=h{i % 10} v={i}.5 {i}" for i in range(20000)).encode()
         assert write(s, body).status_code == 204

@@ -49,16 +49,16 @@ pub struct ServeArgs {
     #[arg(long)]
     pub without_auth: bool,
     /// Largest accepted request body, raw and after gzip inflation, in bytes.
-    #[arg(long, default_value_t = influxgate::config::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = influxgate::config::DEFAULT_MAX_BODY_BYTES, env = "INFLUXGATE_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
     /// Most bytes of unpersisted rows held in memory before writes get 429.
-    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    #[arg(long, default_value_t = 512 * 1024 * 1024, env = "INFLUXGATE_BUFFER_LIMIT_BYTES")]
     pub buffer_limit_bytes: usize,
     /// Persist the buffer to Parquet when it holds this many bytes.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024 * 1024, env = "INFLUXGATE_PERSIST_BYTES")]
     pub persist_bytes: usize,
     /// Persist the buffer to Parquet at least this often (seconds).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, env = "INFLUXGATE_PERSIST_INTERVAL_SECS")]
     pub persist_interval_secs: u64,
     /// Codec of written Parquet files: lz4 (fastest to write and read), zstd (smallest),
     /// snappy. On the query benchmark's data lz4 files were as small as zstd's and a full
@@ -66,17 +66,21 @@ pub struct ServeArgs {
     #[arg(long, default_value = "lz4", value_parser = ["lz4", "zstd", "snappy"], env = "INFLUXGATE_PARQUET_CODEC")]
     pub parquet_codec: String,
     /// Merge a day's small Parquet files this often (seconds); 0 turns compaction off.
-    #[arg(long, default_value_t = 60)]
+    #[arg(
+        long,
+        default_value_t = 60,
+        env = "INFLUXGATE_COMPACTION_INTERVAL_SECS"
+    )]
     pub compaction_interval_secs: u64,
     /// Bytes all running queries may hold together in sorts, grouping, joins and results; past
     /// it sorts spill to the temp directory and other queries fail with "Resources exhausted".
-    #[arg(long, default_value_t = QueryLimits::default().memory_bytes)]
+    #[arg(long, default_value_t = QueryLimits::default().memory_bytes, env = "INFLUXGATE_QUERY_MEMORY_BYTES")]
     pub query_memory_bytes: usize,
     /// Bytes of Arrow data one statement's result may have; larger results are an error.
-    #[arg(long, default_value_t = QueryLimits::default().result_bytes)]
+    #[arg(long, default_value_t = QueryLimits::default().result_bytes, env = "INFLUXGATE_QUERY_RESULT_BYTES")]
     pub query_result_bytes: usize,
     /// Stop a statement that runs longer than this (seconds); 0 lets it run.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, env = "INFLUXGATE_QUERY_TIMEOUT_SECS")]
     pub query_timeout_secs: u64,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, default_value = "info", env = "INFLUXGATE_LOG")]
