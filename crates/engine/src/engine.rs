@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::physical_plan::{ExecutionPlan, displayable, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -209,9 +209,9 @@ impl Engine {
     /// [`QueryLimits`] while it is collected, so a statement that would return more than
     /// `result_bytes` (or more than the memory pool has left) fails instead of growing.
     pub async fn sql(&self, database: &str, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let ctx = self.session(database);
-        let plan = self.plan_in(&ctx, database, sql).await?;
-        let task = ctx.task_ctx();
+        let state = self.state_for(database);
+        let plan = self.plan_in(&state, database, sql).await?;
+        let task = Arc::new(TaskContext::from(&state));
         let reservation = MemoryConsumer::new("query result").register(task.memory_pool());
         let mut stream = execute_stream(plan, task)?;
         let mut batches = Vec::new();
@@ -240,7 +240,7 @@ impl Engine {
         database: &str,
         sql: &str,
     ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
-        self.plan_in(&self.session(database), database, sql).await
+        self.plan_in(&self.state_for(database), database, sql).await
     }
 
     /// How many optimized plans are kept for repeated statements.
@@ -248,22 +248,30 @@ impl Engine {
         self.plans.len()
     }
 
+    /// The state a statement on `database` plans and runs in: one clone of the engine's state
+    /// (a session, with its clones, only when setup functions must run on it).
+    fn state_for(&self, database: &str) -> SessionState {
+        if !self.setup.is_empty() {
+            return self.session(database).state();
+        }
+        let mut state = self.state.clone();
+        state.config_mut().options_mut().catalog.default_schema = database.to_string();
+        state
+    }
+
     async fn plan_in(
         &self,
-        ctx: &SessionContext,
+        state: &SessionState,
         database: &str,
         sql: &str,
     ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
         let catalog = self.storage.catalog();
-        let state = ctx.state();
         let optimized = match self.plans.get(database, sql, &catalog) {
             Some(plan) => plan,
             None => {
-                let plan = ctx
-                    .sql_with_options(sql, queries_only())
-                    .await?
-                    .logical_plan()
-                    .clone();
+                // What `SessionContext::sql_with_options` does for a query.
+                let plan = state.create_logical_plan(sql).await?;
+                queries_only().verify_plan(&plan)?;
                 let optimized = state.optimize(&plan)?;
                 self.plans.put(database, sql, catalog, &plan, &optimized);
                 optimized
@@ -271,7 +279,7 @@ impl Engine {
         };
         Ok(state
             .query_planner()
-            .create_physical_plan(&optimized, &state)
+            .create_physical_plan(&optimized, state)
             .await?)
     }
 
