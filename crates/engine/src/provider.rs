@@ -427,15 +427,9 @@ pub fn contested(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
 
 /// `time` inside one of `windows` (or, with `inside == false`, outside all of them).
 fn windows_expr(windows: &[(i64, i64)], inside: bool) -> Expr {
-    let ts = |v: i64| {
-        lit(ScalarValue::TimestampNanosecond(
-            Some(v),
-            Some("UTC".into()),
-        ))
-    };
     let any = windows
         .iter()
-        .map(|(a, b)| col(TIME_COLUMN).between(ts(*a), ts(*b)))
+        .map(|(a, b)| range_expr(*a, *b))
         .reduce(Expr::or)
         .unwrap_or(lit(false));
     if inside {
@@ -511,6 +505,12 @@ impl MeasurementTable {
             m.insert(key, range);
         }
         range
+    }
+
+    /// Whether every row of `f` lies in `[lo, hi]` (by its footer's statistics).
+    async fn within(&self, f: &FileMeta, lo: i64, hi: i64) -> bool {
+        let (a, b) = self.file_time_range(f).await;
+        lo <= a && b <= hi
     }
 
     /// A direct read of `files` keeping exactly the rows where `exact` holds: `prune` (the
@@ -839,12 +839,9 @@ impl TableProvider for MeasurementTable {
             .fold((i64::MIN, i64::MAX), |a, b| (a.0.max(b.0), a.1.min(b.1)));
         // Exact time bounds are the scan's to apply (`supports_filters_pushdown`): every source
         // keeps only `[lo, hi]`; files wholly inside it skip evaluating them per row.
-        let exact_time = filters.iter().any(is_exact_time_bound);
-        let other_filters: Vec<Expr> = filters
-            .iter()
-            .filter(|f| !is_exact_time_bound(f))
-            .cloned()
-            .collect();
+        let (exact_bounds, other_filters): (Vec<Expr>, Vec<Expr>) =
+            filters.iter().cloned().partition(is_exact_time_bound);
+        let exact_time = !exact_bounds.is_empty();
         // Columns read for merging: the projection plus the deduplication key (every tag and
         // time). Fields merge column by column (later write wins per field), so a field the
         // query does not read can be left out without changing the others.
@@ -971,15 +968,11 @@ impl TableProvider for MeasurementTable {
 
         let projection = projection.cloned();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        // Without exact time bounds every filter is DataFusion's to check again, so no file
+        // needs the range applied here.
         let (mut inside, mut crossing): (Vec<&FileMeta>, Vec<&FileMeta>) = (Vec::new(), Vec::new());
         for f in clean {
-            // Without exact time bounds every filter is DataFusion's to check again.
-            let (a, b) = if exact_time {
-                self.file_time_range(f).await
-            } else {
-                (lo, hi)
-            };
-            if lo <= a && b <= hi {
+            if !exact_time || self.within(f, lo, hi).await {
                 inside.push(f);
             } else {
                 crossing.push(f);
@@ -1010,17 +1003,16 @@ impl TableProvider for MeasurementTable {
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
             // As for clean files: the time bounds only where some file crosses them.
-            let mut all_inside = true;
-            for f in &partial {
-                let (a, b) = self.file_time_range(f).await;
-                all_inside &= lo <= a && b <= hi;
+            let mut crosses = false;
+            if exact_time {
+                for f in &partial {
+                    crosses |= !self.within(f, lo, hi).await;
+                }
             }
-            let (prune, exact) = if exact_time && all_inside {
-                (other_filters.clone(), outside.clone())
-            } else if exact_time {
+            let (prune, exact) = if crosses {
                 (filters.to_vec(), outside.clone().and(range_expr(lo, hi)))
             } else {
-                (filters.to_vec(), outside.clone())
+                (other_filters.clone(), outside.clone())
             };
             children.push(self.exact_exec(
                 state,
