@@ -229,11 +229,6 @@ impl Engine {
         Ok(batches)
     }
 
-    /// The limits queries run under.
-    pub fn limits(&self) -> QueryLimits {
-        self.limits
-    }
-
     /// The physical plan of `sql` (what [`Engine::sql`] runs).
     pub async fn physical_plan(
         &self,

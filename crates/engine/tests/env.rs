@@ -4,21 +4,14 @@
 // `std::env::set_var` is unsafe (other threads may read the environment); nothing else runs here.
 #![allow(unsafe_code)]
 
-use std::sync::Arc;
+mod common;
 
 use influxgate_engine::{Engine, QueryLimits};
-use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
 
 #[tokio::test]
 async fn from_env_reads_datafusion_variables_and_rejects_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}/parquet", dir.path().display());
-    let (store, prefix) = object_store_from_url(&url, Vec::<(String, String)>::new()).unwrap();
-    let storage = Arc::new(
-        Storage::open(StorageConfig::new(store, prefix, dir.path().join("wal")))
-            .await
-            .unwrap(),
-    );
+    let storage = common::storage_in(dir.path()).await;
     const VAR: &str = "DATAFUSION_EXECUTION_TARGET_PARTITIONS";
     unsafe { std::env::set_var(VAR, "3") };
     let engine = Engine::from_env(storage.clone(), QueryLimits::default()).unwrap();

@@ -2,22 +2,15 @@
 //! statement over the limit fails with a clear error instead of growing the process.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::Arc;
+mod common;
 
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::prelude::SessionConfig;
 use influxgate_engine::{Engine, EngineError, QueryLimits};
-use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
 
 async fn engine(limits: QueryLimits) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}/parquet", dir.path().display());
-    let (store, prefix) = object_store_from_url(&url, Vec::<(String, String)>::new()).unwrap();
-    let storage = Arc::new(
-        Storage::open(StorageConfig::new(store, prefix, dir.path().join("wal")))
-            .await
-            .unwrap(),
-    );
+    let storage = common::storage_in(dir.path()).await;
     let config = SessionConfig::new().with_target_partitions(1);
     (dir, Engine::with_config(storage, config, limits))
 }
