@@ -16,6 +16,7 @@ use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{ExecutionPlan, displayable, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -238,6 +239,12 @@ impl Engine {
         self.plan_in(&self.state_for(database), database, sql).await
     }
 
+    /// How many times a kept physical plan ran again (nothing changed in the storage since it
+    /// was planned).
+    pub fn physical_plan_reuses(&self) -> u64 {
+        self.plans.reuses()
+    }
+
     /// How many optimized plans are kept for repeated statements.
     pub fn cached_plans(&self) -> usize {
         self.plans.len()
@@ -261,6 +268,12 @@ impl Engine {
         sql: &str,
     ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
         let catalog = self.storage.catalog();
+        // Read before anything the plan reads: a change meanwhile makes the plan never match.
+        let version = self.storage.data_version();
+        if let Some(plan) = self.plans.get_physical(database, sql, &catalog, version) {
+            return Ok(reset_plan_states(plan)?);
+        }
+        let mut cached = true;
         let optimized = match self.plans.get(database, sql, &catalog) {
             Some(plan) => plan,
             None => {
@@ -268,14 +281,23 @@ impl Engine {
                 let plan = state.create_logical_plan(sql).await?;
                 queries_only().verify_plan(&plan)?;
                 let optimized = state.optimize(&plan)?;
-                self.plans.put(database, sql, catalog, &plan, &optimized);
+                self.plans
+                    .put(database, sql, catalog.clone(), &plan, &optimized);
+                cached = false;
                 optimized
             }
         };
-        Ok(state
+        let physical = state
             .query_planner()
             .create_physical_plan(&optimized, state)
-            .await?)
+            .await?;
+        // Planned twice: a statement that repeats (kept plans of one-off statements would only
+        // add up metrics).
+        if cached {
+            self.plans
+                .put_physical(database, sql, &catalog, version, &physical);
+        }
+        Ok(physical)
     }
 
     /// The physical plan of `sql`, indented, for people and tests.

@@ -696,6 +696,49 @@ async fn repeated_statements_reuse_plans_and_see_new_rows_and_columns() {
     assert_eq!(f.engine.cached_plans(), kept);
 }
 
+/// A statement repeated while nothing changes runs its kept physical plan again; a write, a
+/// persist and a compaction each make it plan again and read the new state; a TopK plan (its
+/// dynamic filter cannot be reset) is never run twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn physical_plans_are_reused_only_while_the_data_is_unchanged() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    let sql = r#"SELECT host, count(*) AS n, sum(usage) AS s FROM "db"."cpu" GROUP BY host ORDER BY host"#;
+    let first = query(&f, sql).await;
+    assert_eq!(f.engine.physical_plan_reuses(), 0);
+    assert_eq!(query(&f, sql).await, first);
+    assert_eq!(query(&f, sql).await, first);
+    assert_eq!(
+        f.engine.physical_plan_reuses(),
+        1,
+        "planned twice, then reused"
+    );
+
+    // A write: the buffer changed, so the new rows are read by a new plan.
+    write(&f, "cpu", second_write()).await;
+    let written = query(&f, sql).await;
+    assert_ne!(written, first);
+    assert_eq!(f.engine.physical_plan_reuses(), 1);
+    assert_eq!(query(&f, sql).await, written);
+    assert_eq!(f.engine.physical_plan_reuses(), 2);
+
+    // A persist and a compaction move the rows: same answer, from new plans.
+    f.storage.flush().await.unwrap();
+    assert_eq!(query(&f, sql).await, written);
+    assert_eq!(f.engine.physical_plan_reuses(), 2);
+    f.storage.compact().await.unwrap();
+    assert_eq!(query(&f, sql).await, written);
+
+    let top = r#"SELECT host, usage FROM "db"."cpu" ORDER BY time DESC, host LIMIT 1"#;
+    let reuses = f.engine.physical_plan_reuses();
+    let once = query(&f, top).await;
+    for _ in 0..3 {
+        assert_eq!(query(&f, top).await, once);
+    }
+    assert_eq!(f.engine.physical_plan_reuses(), reuses);
+}
+
 /// Queries only: DDL, `COPY ... TO` (which would write server files) and `SET` are refused
 /// with an error, and nothing is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,11 +42,14 @@ pub struct Buffer {
     active_rows: usize,
     active_since: Option<Instant>,
     persisting: Option<Arc<Snapshot>>,
+    /// Changes whenever the rows [`Buffer::table_batches`] returns may have changed.
+    version: u64,
 }
 
 impl Buffer {
     /// Append the batches of one acknowledged write.
     pub fn insert(&mut self, database: &str, batches: &[(String, RecordBatch)], now: Instant) {
+        self.version += 1;
         for (table, batch) in batches {
             if batch.num_rows() == 0 {
                 continue;
@@ -110,7 +113,13 @@ impl Buffer {
 
     /// Drop the persisted snapshot; returns its byte size.
     pub fn finish_snapshot(&mut self) -> usize {
+        self.version += 1;
         self.persisting.take().map_or(0, |s| s.bytes)
+    }
+
+    /// Changes whenever the buffered rows may have changed (a write, a finished persist).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// All buffered batches of a table, oldest first (persisting, then active).

@@ -98,6 +98,7 @@ async fn compact_one(
             v.push(o);
         }
         v.sort_by(|a, b| (a.seq, &a.path).cmp(&(b.seq, &b.path)));
+        inner.files_version.fetch_add(1, Ordering::AcqRel);
     }
     inner.graveyard.bury(inputs.iter().map(|f| f.path.clone()));
     inner.sweep(false).await;

@@ -138,6 +138,8 @@ pub(crate) struct Inner {
     /// Buffered + in-flight bytes.
     pub(crate) bytes: Arc<AtomicUsize>,
     pub(crate) next_seq: AtomicU64,
+    /// Bumped (under the write lock) whenever `files` changes.
+    pub(crate) files_version: AtomicU64,
     wal_tx: mpsc::UnboundedSender<WalCommand>,
     /// Held for a whole persist cycle; holds the encoded files of a snapshot whose upload failed.
     persist: tokio::sync::Mutex<Option<Vec<(EncodedFile, bool)>>>,
@@ -273,6 +275,7 @@ impl Storage {
             files: RwLock::new(files),
             bytes,
             next_seq: AtomicU64::new(max_seq + 1),
+            files_version: AtomicU64::new(0),
             wal_tx,
             persist: tokio::sync::Mutex::new(None),
             maintenance: tokio::sync::Mutex::new(()),
@@ -427,6 +430,14 @@ impl Storage {
         Ok(merge::dedup_sort(&batches, Some(schema))?
             .into_iter()
             .collect())
+    }
+
+    /// Changes whenever what [`Storage::buffer_snapshot`] or [`Storage::list_files`] return may
+    /// have changed (a write, a persist, a compaction, retention): a query planned at one
+    /// version reads the same data as long as the version is the same.
+    pub fn data_version(&self) -> (u64, u64) {
+        let buffer = self.inner.buffer.lock().expect("buffer lock").version();
+        (buffer, self.inner.files_version.load(Ordering::Acquire))
     }
 
     /// The Parquet files of a table, oldest writes first (ascending `seq`).
@@ -785,6 +796,7 @@ impl Inner {
                 v.push(f.meta.clone());
                 v.sort_by(|a, b| (a.seq, &a.path).cmp(&(b.seq, &b.path)));
             }
+            self.files_version.fetch_add(1, Ordering::AcqRel);
             let freed = self.buffer.lock().expect("buffer lock").finish_snapshot();
             self.bytes.fetch_sub(freed, Ordering::AcqRel);
         }

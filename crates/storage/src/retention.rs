@@ -39,6 +39,7 @@ pub(crate) async fn enforce(inner: &Inner, now_ns: i64) -> Result<usize> {
                 !gone
             });
         }
+        inner.files_version.fetch_add(1, Ordering::AcqRel);
         doomed
     };
     inner.graveyard.bury(doomed.iter().map(|f| f.path.clone()));
