@@ -31,6 +31,7 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -38,6 +39,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -755,6 +757,24 @@ impl MeasurementTable {
         last_rows(&all).map_err(storage_err)
     }
 
+    /// Put the footer and page index of `files` in the session's metadata cache. DataFusion's
+    /// Parquet opener caches the footer it reads but not the page index it loads after it, so
+    /// without this every query read and parsed the page index of every file again.
+    async fn warm_metadata(&self, state: &dyn Session, files: impl Iterator<Item = &FileMeta>) {
+        let (store, _) = self.storage.object_store();
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        for f in files {
+            // The object metadata the opener checks cached entries against.
+            let file = PartitionedFile::new(f.path.to_string(), f.size);
+            // A failure shows again, with its context, when the scan reads the file.
+            let _ = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
+                .with_file_metadata_cache(Some(cache.clone()))
+                .with_page_index_policy(Some(PageIndexPolicy::Optional))
+                .fetch_metadata()
+                .await;
+        }
+    }
+
     fn parquet_exec(
         &self,
         state: &dyn Session,
@@ -901,6 +921,8 @@ impl TableProvider for MeasurementTable {
         for b in &buffered {
             stats.buffer_rows += b.num_rows();
         }
+        self.warm_metadata(state, by_day.values().flatten().copied())
+            .await;
 
         let partitions = state.config().target_partitions();
         // Buffered time range per day.

@@ -739,6 +739,40 @@ async fn physical_plans_are_reused_only_while_the_data_is_unchanged() {
     assert_eq!(f.engine.physical_plan_reuses(), reuses);
 }
 
+/// After a filtered query, the session's metadata cache holds each file's footer with its page
+/// index, so the next query neither reads nor parses the page index again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_indexes_are_cached_with_the_footer() {
+    use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+    use datafusion::execution::cache::Cache;
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    let files = f.storage.list_files("db", "cpu");
+    assert_eq!(files.len(), 1);
+    let got = query(
+        &f,
+        r#"SELECT usage FROM "db"."cpu" WHERE host = 'a' ORDER BY time"#,
+    )
+    .await;
+    assert!(got.contains("| 3.0 "), "{got}");
+    let cache = f
+        .engine
+        .session("db")
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    let entry = cache.get(&files[0].path).expect("footer cached");
+    let md = entry
+        .file_metadata
+        .as_any()
+        .downcast_ref::<CachedParquetMetaData>()
+        .expect("Parquet metadata")
+        .parquet_metadata()
+        .clone();
+    assert!(md.column_index().is_some() && md.offset_index().is_some());
+}
+
 /// Queries only: DDL, `COPY ... TO` (which would write server files) and `SET` are refused
 /// with an error, and nothing is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
