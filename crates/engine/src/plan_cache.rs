@@ -1,15 +1,14 @@
 //! Optimized logical plans of recent statements, so a repeated statement (a dashboard panel
 //! refreshed over a fixed range, the same query from many clients) skips SQL parsing, the
-//! analyzer and the optimizer: about half the planning time of a small query. Physical
-//! planning still runs every time, so files and buffered rows are always read fresh.
+//! analyzer and the optimizer: about half the planning time of a small query.
 //!
 //! The physical plan is kept too, for the storage's data version it read (files and buffered
 //! rows are part of it): while nothing was written, persisted, compacted or expired, a repeated
-//! statement skips physical planning and the physical optimizer as well (half of a small
-//! query's time). Plans with dynamic filters (TopK, hash joins, min/max aggregates) are not
-//! reused: DataFusion cannot reset them (`reset_plan_states`). Each run of a plan adds its scans'
-//! metrics to it, so a physical plan is reused a bounded number of times
-//! ([`FILE_RUNS`] / files read) and then planned again.
+//! statement skips physical planning and the physical optimizer as well; any change means
+//! planning again, so files and buffered rows are always read fresh. Plans with dynamic filters
+//! (TopK, hash joins, min/max aggregates) are not reused: DataFusion cannot reset them
+//! (`reset_plan_states`). Each run of a plan adds its scans' metrics to it, so a physical plan
+//! is reused a bounded number of times ([`FILE_RUNS`] / files read) and then planned again.
 //!
 //! A plan is valid for the catalog snapshot it was planned against (tables resolve to the
 //! columns they had then); the storage replaces the snapshot whenever a database, table or
