@@ -306,7 +306,8 @@ impl Engine {
         Ok(displayable(plan.as_ref()).indent(true).to_string())
     }
 
-    /// What the last scan of `database`.`table` read (files pruned, scanned, merged).
+    /// What the last planned scan of `database`.`table` read (files pruned, scanned, merged); a
+    /// reused physical plan (see `plan_cache`) plans no scan and leaves it as it was.
     pub fn last_scan(&self, database: &str, table: &str) -> Option<ScanStats> {
         self.shared
             .stats
