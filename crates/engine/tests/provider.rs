@@ -744,7 +744,6 @@ async fn physical_plans_are_reused_only_while_the_data_is_unchanged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_indexes_are_cached_with_the_footer() {
     use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-    use datafusion::execution::cache::Cache;
     let f = open().await;
     write(&f, "cpu", first_write()).await;
     f.storage.flush().await.unwrap();
