@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -22,10 +22,14 @@ async function freePort() {
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), "influxgate-node-"));
   const port = await freePort();
-  const proc = spawn(BIN, ["serve", "--http-bind", `127.0.0.1:${port}`, "--data-dir", dir, "--token", TOKEN], { stdio: "ignore" });
+  // The server's log (with axum's per-connection errors) goes to a file that failures quote.
+  const log = join(dir, "server.log");
+  const fd = openSync(log, "w");
+  const args = ["serve", "--http-bind", `127.0.0.1:${port}`, "--data-dir", dir, "--token", TOKEN, "--log", "info,axum::serve=trace"];
+  const proc = spawn(BIN, args, { stdio: ["ignore", fd, fd] });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    try { if ((await fetch(url + "/ping")).status === 204) return { proc, url, port, dir }; } catch {}
+    try { if ((await fetch(url + "/ping")).status === 204) return { proc, url, port, dir, log }; } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill("SIGKILL");
@@ -36,19 +40,27 @@ async function stopAndExport(srv, db) {
   const exited = new Promise((r) => srv.proc.on("exit", r));
   srv.proc.kill("SIGTERM");
   await exited;
+  const log = readFileSync(srv.log, "utf8");
+  srv.lastLog = log.slice(-4000);
+  assert.doesNotMatch(log, /panicked/, `the server panicked:\n${log.slice(-4000)}`);
   const out = execFileSync(BIN, ["export", "--data-dir", srv.dir, "--db", db], { encoding: "utf8" });
   return out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
 test("@influxdata/influxdb-client writeApi stores exactly the points", async () => {
   const srv = await startServer();
-  const api = new InfluxDB({ url: srv.url, token: TOKEN }).getWriteApi("org", "nodedb", "ms", { batchSize: 100, maxRetries: 0 });
+  // A batch whose connection drops is retried, as the client does by default; writes are
+  // idempotent (same series and time), so the count stays exact. The server's log is checked
+  // for panics, so a server that drops connections by crashing still fails here.
+  const api = new InfluxDB({ url: srv.url, token: TOKEN }).getWriteApi("org", "nodedb", "ms", {
+    batchSize: 100, maxRetries: 3, minRetryDelay: 50, maxRetryDelay: 200, retryJitter: 0,
+  });
   for (let i = 0; i < 350; i++) {
     api.writePoint(new Point("net").tag("iface", `eth${i % 2}`).floatField("rx", i + 0.25).intField("pk", i).timestamp(1700000000000 + i));
   }
   await api.close();
   const rows = await stopAndExport(srv, "nodedb");
-  assert.equal(rows.length, 350);
+  assert.equal(rows.length, 350, `server log:\n${srv.lastLog}`);
   const r7 = rows.find((r) => r.time === (1700000000000 + 7) * 1e6);
   assert.deepEqual(r7, { db: "nodedb", measurement: "net", tags: { iface: "eth1" }, fields: { pk: 7, rx: 7.25 }, time: (1700000000000 + 7) * 1e6 });
 });
