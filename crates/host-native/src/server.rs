@@ -72,6 +72,13 @@ pub struct ServeArgs {
         env = "INFLUXGATE_COMPACTION_INTERVAL_SECS"
     )]
     pub compaction_interval_secs: u64,
+    /// A past day with no new file for this many seconds is merged into one file; 0 disables.
+    #[arg(
+        long,
+        default_value_t = 900,
+        env = "INFLUXGATE_COMPACTION_COLD_AFTER_SECS"
+    )]
+    pub compaction_cold_after_secs: u64,
     /// Bytes all running queries may hold together in sorts, grouping, joins and results; past
     /// it sorts spill to the temp directory and other queries fail with "Resources exhausted".
     #[arg(long, default_value_t = QueryLimits::default().memory_bytes, env = "INFLUXGATE_QUERY_MEMORY_BYTES")]
@@ -299,6 +306,8 @@ pub fn storage_config(
         };
         config.compaction_interval = (a.compaction_interval_secs > 0)
             .then(|| Duration::from_secs(a.compaction_interval_secs));
+        config.compaction_cold_after = (a.compaction_cold_after_secs > 0)
+            .then(|| Duration::from_secs(a.compaction_cold_after_secs));
     }
     Ok(config)
 }

@@ -1,14 +1,18 @@
 //! Compaction: merge the files of a (db, table, day) into one deduplicated, sorted file.
 //!
 //! A day is compacted once it has at least `compaction_min_files` files of which at least two are
-//! smaller than `compaction_small_file_bytes`. All files of the day are merged (merging only some
-//! could reorder writes: the output takes the highest input sequence). Crash-safe order: the new
-//! file is written first, then the index is switched, then the inputs are deleted (after
-//! `delete_grace`, for queries that listed them: see `graveyard`); a crash in
-//! between leaves duplicates that reads deduplicate and the next compaction removes.
+//! smaller than `compaction_small_file_bytes`, or once it is cold (ended, and no file added, at
+//! least `compaction_cold_after` ago) with two files or more: past days end as one file each,
+//! which is what queries over them open (InfluxDB 3 likewise fully compacts partitions that stop
+//! changing). All files of the day are merged (merging only some could reorder writes: the output
+//! takes the highest input sequence). Crash-safe order: the new file is written first, then the
+//! index is switched, then the inputs are deleted (after `delete_grace`, for queries that listed
+//! them: see `graveyard`); a crash in between leaves duplicates that reads deduplicate and the
+//! next compaction removes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::Inner;
 use crate::buffer::TableKey;
@@ -16,15 +20,23 @@ use crate::error::Result;
 use crate::layout;
 use crate::merge;
 use crate::persist::{self, FileMeta};
+use crate::retention;
 use object_store::ObjectStoreExt;
 
-/// Compact every eligible (db, table, day); returns how many were compacted.
-pub(crate) async fn compact(inner: &Inner) -> Result<usize> {
+/// Compact every eligible (db, table, day) at wall-clock time `now_ns`; returns how many were
+/// compacted.
+pub(crate) async fn compact(inner: &Inner, now_ns: i64) -> Result<usize> {
     let _guard = inner.maintenance.lock().await;
     let min_files = inner.config.compaction_min_files.max(2);
     let small = inner.config.compaction_small_file_bytes;
+    let cold_after = inner.config.compaction_cold_after;
     let groups: Vec<(TableKey, i64, Vec<FileMeta>)> = {
         let files = inner.files.read().expect("files lock");
+        let mut last = inner.last_persisted.lock().expect("last_persisted lock");
+        if let Some(after) = cold_after {
+            // Entries older than the rule's horizon no longer matter: bounded memory.
+            last.retain(|_, at| at.elapsed() < after);
+        }
         let mut out = Vec::new();
         for (key, v) in files.iter() {
             let mut by_day: BTreeMap<i64, Vec<FileMeta>> = BTreeMap::new();
@@ -33,7 +45,16 @@ pub(crate) async fn compact(inner: &Inner) -> Result<usize> {
             }
             for (day, fs) in by_day {
                 let smalls = fs.iter().filter(|f| f.size < small).count();
-                if fs.len() >= min_files && smalls >= 2 {
+                let busy = fs.len() >= min_files && smalls >= 2;
+                let cold = cold_after.is_some_and(|after| {
+                    let total: u64 = fs.iter().map(|f| f.size).sum();
+                    fs.len() >= 2
+                        && total < small.saturating_mul(4)
+                        // "Ended `after` ago" is retention's test with `after` as the period.
+                        && retention::expired(day, now_ns, after_ns(after))
+                        && !last.contains_key(&(key.clone(), day))
+                });
+                if busy || cold {
                     out.push((key.clone(), day, fs));
                 }
             }
@@ -105,4 +126,8 @@ async fn compact_one(
     inner.metrics.compactions.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(db, table, day, inputs = inputs.len(), "compacted");
     Ok(())
+}
+
+fn after_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

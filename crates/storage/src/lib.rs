@@ -75,6 +75,10 @@ pub struct StorageConfig {
     pub compaction_min_files: usize,
     /// …of which at least this many are smaller than `compaction_small_file_bytes`.
     pub compaction_small_file_bytes: u64,
+    /// A day that ended this long ago and got no new file for this long is "cold": once it has
+    /// two files or more (together under 4 x `compaction_small_file_bytes`) they are merged into
+    /// one, so queries over past days open one file per day. `None` disables this rule.
+    pub compaction_cold_after: Option<Duration>,
     /// Background retention period; `None` disables it (`Storage::enforce_retention` still works).
     pub retention_interval: Option<Duration>,
     /// Retention of databases without their own (`None` = keep forever).
@@ -103,6 +107,7 @@ impl StorageConfig {
             compaction_interval: Some(Duration::from_secs(300)),
             compaction_min_files: 4,
             compaction_small_file_bytes: 64 << 20,
+            compaction_cold_after: Some(Duration::from_secs(15 * 60)),
             retention_interval: Some(Duration::from_secs(3600)),
             default_retention: None,
             delete_grace: Duration::from_secs(60),
@@ -140,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) next_seq: AtomicU64,
     /// Bumped (under the write lock) whenever `files` changes.
     pub(crate) files_version: AtomicU64,
+    /// When a persist last added a file to a (table, day); compaction's "cold day" rule.
+    pub(crate) last_persisted: Mutex<HashMap<(TableKey, i64), Instant>>,
     wal_tx: mpsc::UnboundedSender<WalCommand>,
     /// Held for a whole persist cycle; holds the encoded files of a snapshot whose upload failed.
     persist: tokio::sync::Mutex<Option<Vec<(EncodedFile, bool)>>>,
@@ -276,6 +283,7 @@ impl Storage {
             bytes,
             next_seq: AtomicU64::new(max_seq + 1),
             files_version: AtomicU64::new(0),
+            last_persisted: Mutex::new(HashMap::new()),
             wal_tx,
             persist: tokio::sync::Mutex::new(None),
             maintenance: tokio::sync::Mutex::new(()),
@@ -292,7 +300,7 @@ impl Storage {
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if let Err(e) = compact::compact(&inner).await {
+                    if let Err(e) = compact::compact(&inner, retention::now_ns()).await {
                         tracing::warn!("compaction failed: {e}");
                     }
                 }
@@ -485,7 +493,7 @@ impl Storage {
     /// Merge small files now (what the background compactor does). Returns the number of
     /// (db, table, day) groups compacted.
     pub async fn compact(&self) -> Result<usize> {
-        compact::compact(&self.inner).await
+        compact::compact(&self.inner, retention::now_ns()).await
     }
 
     /// Drop files older than their database's retention from the index now (the object store
@@ -797,6 +805,13 @@ impl Inner {
                 v.sort_by(|a, b| (a.seq, &a.path).cmp(&(b.seq, &b.path)));
             }
             self.files_version.fetch_add(1, Ordering::AcqRel);
+            let now = Instant::now();
+            let mut last = self.last_persisted.lock().expect("last_persisted lock");
+            for (f, _) in &uploads {
+                let key = (f.meta.database.clone(), f.meta.table.clone());
+                last.insert((key, f.meta.day), now);
+            }
+            drop(last);
             let freed = self.buffer.lock().expect("buffer lock").finish_snapshot();
             self.bytes.fetch_sub(freed, Ordering::AcqRel);
         }

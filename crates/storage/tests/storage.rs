@@ -667,6 +667,55 @@ async fn compacted_inputs_stay_readable_for_the_grace_period() {
     assert_eq!(find_parquet(&dir.path().join("store")).len(), 1);
 }
 
+/// A past day that stopped receiving files is merged into one file even below
+/// `compaction_min_files`; today's files and a day that just got a file are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_days_end_as_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), local_store(dir.path()));
+    cfg.compaction_min_files = 100;
+    cfg.compaction_cold_after = Some(Duration::from_millis(300));
+    let s = Storage::open(cfg).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    for round in 0..2 {
+        s.write("db", cpu("a", round as f64, T0 + round * SEC), &[])
+            .await
+            .unwrap();
+        s.write("db", cpu("a", round as f64, now + round), &[])
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+    }
+    let before = render(&s.scan("db", "cpu").await.unwrap());
+    assert_eq!(s.list_files("db", "cpu").len(), 4);
+    assert_eq!(
+        s.compact().await.unwrap(),
+        0,
+        "the past day just got a file"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.compact().await.unwrap(), 1, "only the past day is cold");
+    let days: Vec<i64> = s.list_files("db", "cpu").iter().map(|f| f.day).collect();
+    let (t0_day, today) = (T0.div_euclid(DAY), now.div_euclid(DAY));
+    assert_eq!(days.iter().filter(|d| **d == t0_day).count(), 1);
+    assert_eq!(days.iter().filter(|d| **d == today).count(), 2);
+    assert_eq!(render(&s.scan("db", "cpu").await.unwrap()), before);
+    assert_eq!(s.compact().await.unwrap(), 0, "one file per cold day: done");
+
+    // A late write to the compacted day makes it busy again until it cools down.
+    s.write("db", cpu("b", 9.0, T0), &[]).await.unwrap();
+    s.flush().await.unwrap();
+    assert_eq!(s.compact().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.compact().await.unwrap(), 1);
+    assert_eq!(s.list_files("db", "cpu").len(), 3);
+    assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 5);
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_old_days() {
     let dir = tempfile::tempdir().unwrap();
