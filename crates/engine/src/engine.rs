@@ -156,6 +156,7 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::scan_predicates::DedupScanPredicates))
             .build();
         let catalog = StorageCatalog::new(storage.clone());
         let shared = catalog.shared();

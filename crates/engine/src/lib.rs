@@ -6,6 +6,7 @@ pub mod group_keys;
 pub mod last_rows;
 mod plan_cache;
 pub mod provider;
+pub mod scan_predicates;
 pub mod selector;
 pub mod udf;
 

@@ -772,6 +772,35 @@ async fn page_indexes_are_cached_with_the_footer() {
     assert!(md.column_index().is_some() && md.offset_index().is_some());
 }
 
+/// DataFusion's filter pushdown appends the filter above a scan to the predicate the provider
+/// already gave it; each Parquet scan evaluates each condition once (and still prunes with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_predicates_hold_each_condition_once() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    // One file wholly inside, one crossing the time range (a FilterExec of the provider's own
+    // sits between them and the filter DataFusion pushes down).
+    for sql in [
+        r#"SELECT usage FROM "db"."cpu" WHERE host = 'a'"#,
+        r#"SELECT usage FROM "db"."cpu" WHERE host = 'a' AND time > to_timestamp_nanos(1704067200000000000)"#,
+    ] {
+        let plan = f.engine.explain("db", sql).await.unwrap();
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("DataSourceExec") && l.contains(".parquet"))
+            .unwrap_or_else(|| panic!("no Parquet scan in {plan}"));
+        let predicate = scan
+            .split(", predicate=")
+            .nth(1)
+            .and_then(|p| p.split(", pruning_predicate=").next())
+            .unwrap_or_else(|| panic!("no predicate in {scan}"));
+        assert_eq!(predicate.matches("host@").count(), 1, "{scan}");
+    }
+    let got = query(&f, r#"SELECT usage FROM "db"."cpu" WHERE host = 'a'"#).await;
+    assert!(got.contains("| 3.0 "), "{got}");
+}
+
 /// Queries only: DDL, `COPY ... TO` (which would write server files) and `SET` are refused
 /// with an error, and nothing is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

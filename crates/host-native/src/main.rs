@@ -14,6 +14,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// mimalloc instead of glibc's malloc: a profile of the mean() query had a fifth of the server's
+// CPU in malloc/free (DataFusion and Arrow allocate per batch, the write path per request).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "influxgate",
