@@ -220,7 +220,7 @@ def main():
     ap.add_argument("--persist-timeout", type=float, default=180)
     ap.add_argument("--compacted", action="store_true",
                     help="re-time influxgate after restarting it with compaction every second "
-                         "(a day is compacted once it has 4 files, two of them small)")
+                         "(a past day with no new file is merged into one file)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "query-results.md"))
     args = ap.parse_args()
 

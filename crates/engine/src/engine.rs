@@ -74,6 +74,9 @@ pub struct QueryLimits {
     /// Bytes of Arrow data one statement's result may have (like InfluxDB 1.x's
     /// `max-row-limit`, but an error rather than a silently cut result).
     pub result_bytes: usize,
+    /// Bytes of whole Parquet files kept in memory for scans (see `data_cache`); 0 turns the
+    /// cache off.
+    pub parquet_cache_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -81,6 +84,7 @@ impl Default for QueryLimits {
         QueryLimits {
             memory_bytes: 1024 * 1024 * 1024,
             result_bytes: 256 * 1024 * 1024,
+            parquet_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -160,6 +164,7 @@ impl Engine {
             .build();
         let catalog = StorageCatalog::new(storage.clone());
         let shared = catalog.shared();
+        shared.data_cache.set_budget(limits.parquet_cache_bytes);
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
@@ -299,6 +304,11 @@ impl Engine {
                 .put_physical(database, sql, &catalog, version, &physical);
         }
         Ok(physical)
+    }
+
+    /// Bytes of Parquet files held in memory for scans now (see `data_cache`).
+    pub fn parquet_cache_used(&self) -> usize {
+        self.shared.data_cache.used_bytes()
     }
 
     /// The physical plan of `sql`, indented, for people and tests.

@@ -1,6 +1,7 @@
 //! DataFusion engine (see issue 4).
 #![allow(clippy::disallowed_methods)]
 
+pub mod data_cache;
 pub mod engine;
 pub mod group_keys;
 pub mod last_rows;

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::data_cache::{DataCachingReaderFactory, ParquetDataCache};
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
@@ -90,6 +91,8 @@ pub struct Shared {
     time_ranges: Mutex<HashMap<String, (i64, i64)>>,
     /// The [`last_rows`] of each file (files never change), up to [`SUMMARY_BUDGET`] bytes.
     summaries: Mutex<Summaries>,
+    /// Whole files for the scans (`QueryLimits::parquet_cache_bytes`).
+    pub data_cache: Arc<ParquetDataCache>,
 }
 
 /// Bytes of file summaries kept in memory; past it, summaries are computed per query.
@@ -787,9 +790,13 @@ impl MeasurementTable {
         // metadata cache (files never change): most of a small query's cost otherwise.
         let (store, _) = self.storage.object_store();
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let mut source = ParquetSource::new(self.schema.clone()).with_parquet_file_reader_factory(
-            Arc::new(CachedParquetFileReaderFactory::new(store, cache)),
-        );
+        let factory = DataCachingReaderFactory {
+            inner: Arc::new(CachedParquetFileReaderFactory::new(store.clone(), cache)),
+            store,
+            cache: self.shared.data_cache.clone(),
+        };
+        let mut source = ParquetSource::new(self.schema.clone())
+            .with_parquet_file_reader_factory(Arc::new(factory));
         if let Some(p) = predicate {
             // Prune row groups and pages by statistics, and filter rows while decoding.
             source = source

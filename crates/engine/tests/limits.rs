@@ -27,6 +27,7 @@ async fn a_result_over_its_byte_limit_fails_and_streaming_work_does_not() {
     let (_dir, engine) = engine(QueryLimits {
         memory_bytes: 256 * 1024 * 1024,
         result_bytes: 1024 * 1024,
+        ..QueryLimits::default()
     })
     .await;
     // 10 million rows (80 MB of Int64) as a result: refused once the first MiB is collected.
@@ -62,6 +63,7 @@ async fn the_memory_pool_bounds_operators_and_results_and_is_given_back() {
     let (_dir, engine) = engine(QueryLimits {
         memory_bytes: 4 * 1024 * 1024,
         result_bytes: 512 * 1024 * 1024,
+        ..QueryLimits::default()
     })
     .await;
     // The build side of a hash join over 5 million rows needs far more than 4 MiB (and

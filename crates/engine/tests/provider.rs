@@ -12,6 +12,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::object_store::ObjectStoreExt;
 use influxgate_engine::Engine;
 use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
 
@@ -799,6 +800,26 @@ async fn scan_predicates_hold_each_condition_once() {
     }
     let got = query(&f, r#"SELECT usage FROM "db"."cpu" WHERE host = 'a'"#).await;
     assert!(got.contains("| 3.0 "), "{got}");
+}
+
+/// A scanned file is read once whole and served from memory afterwards, with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanned_files_are_kept_in_memory() {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    let files = f.storage.list_files("db", "cpu");
+    assert_eq!(f.engine.parquet_cache_used(), 0);
+    let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE host = 'a' ORDER BY time"#;
+    let first = query(&f, sql).await;
+    assert!(first.contains("| a    | 3.0   |"), "{first}");
+    assert_eq!(f.engine.parquet_cache_used() as u64, files[0].size);
+    // Served from memory now: the file's bytes in the store no longer matter.
+    let (store, _) = f.storage.object_store();
+    ObjectStoreExt::delete(&store, &files[0].path)
+        .await
+        .unwrap();
+    assert_eq!(query(&f, sql).await, first);
 }
 
 /// Queries only: DDL, `COPY ... TO` (which would write server files) and `SET` are refused

@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Bytes of Arrow data one statement's result may have; larger results are an error.
     #[arg(long, default_value_t = QueryLimits::default().result_bytes, env = "INFLUXGATE_QUERY_RESULT_BYTES")]
     pub query_result_bytes: usize,
+    /// Bytes of whole Parquet files kept in memory for queries (least recently used out first);
+    /// 0 turns the cache off.
+    #[arg(long, default_value_t = QueryLimits::default().parquet_cache_bytes, env = "INFLUXGATE_PARQUET_CACHE_BYTES")]
+    pub parquet_cache_bytes: usize,
     /// Stop a statement that runs longer than this (seconds); 0 lets it run.
     #[arg(long, default_value_t = 60, env = "INFLUXGATE_QUERY_TIMEOUT_SECS")]
     pub query_timeout_secs: u64,
@@ -218,6 +222,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let limits = QueryLimits {
         memory_bytes: args.query_memory_bytes,
         result_bytes: args.query_result_bytes,
+        parquet_cache_bytes: args.parquet_cache_bytes,
     };
     let engine = Engine::from_env(storage.clone(), limits)
         .map_err(|e| format!("bad DATAFUSION_* setting in the environment: {e}"))?;
