@@ -101,12 +101,12 @@ impl JsonOut {
 
     pub fn int(&mut self, v: i64) {
         self.element();
-        let _ = write!(self.buf, "{v}");
+        self.buf.push_str(itoa::Buffer::new().format(v));
     }
 
     pub fn uint(&mut self, v: u64) {
         self.element();
-        let _ = write!(self.buf, "{v}");
+        self.buf.push_str(itoa::Buffer::new().format(v));
     }
 
     pub fn float(&mut self, v: f64) {
@@ -139,8 +139,13 @@ pub(crate) fn push_go_float(buf: &mut String, v: f64) {
         return;
     }
     let abs = v.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        let _ = write!(buf, "{v}");
+    if abs == 0.0 {
+        buf.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    } else if (1e-6..1e21).contains(&abs) {
+        // Ryu's shortest digits (the same as Go's and std's), written without an exponent;
+        // std's `{v}` does the same but is several times slower (it was ~6% of a mean()
+        // query's server CPU over 1,440 rows).
+        push_plain_decimal(buf, ryu::Buffer::new().format_finite(v));
     } else {
         let e = format!("{v:e}");
         match e.split_once('e') {
@@ -151,6 +156,54 @@ pub(crate) fn push_go_float(buf: &mut String, v: f64) {
             }
             _ => buf.push_str(&e),
         }
+    }
+}
+
+/// `s` (Ryu's output: `-`? digits with an optional `.` and `e<exp>`) as a plain decimal
+/// without exponent or trailing fractional zeros: `1e16` -> `10000000000000000`, `100.0` ->
+/// `100`, `1.5e-5` -> `0.000015`.
+fn push_plain_decimal(buf: &mut String, s: &str) {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // At most 17 significant digits plus the zeros Ryu writes around them.
+    let mut digits = [0u8; 48];
+    let mut n = 0;
+    for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+        if n < digits.len() {
+            digits[n] = d;
+            n += 1;
+        }
+    }
+    // Position of the decimal point within `digits`.
+    let mut point = int_part.len() as i32 + exp;
+    let lead = digits[..n].iter().take_while(|d| **d == b'0').count();
+    let digits = &digits[lead..n];
+    point -= lead as i32;
+    let end = digits.len() - digits.iter().rev().take_while(|d| **d == b'0').count();
+    let digits = core::str::from_utf8(&digits[..end]).unwrap_or("0");
+    if neg {
+        buf.push('-');
+    }
+    let len = digits.len() as i32;
+    if point <= 0 {
+        buf.push_str("0.");
+        (0..-point).for_each(|_| buf.push('0'));
+        buf.push_str(digits);
+    } else if point >= len {
+        buf.push_str(digits);
+        (0..point - len).for_each(|_| buf.push('0'));
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        buf.push_str(a);
+        buf.push('.');
+        buf.push_str(b);
     }
 }
 

@@ -632,3 +632,59 @@ fn v3_formats() {
         "iox::measurement,time,host,b,i,region,s,v\ncpu,2023-11-14T22:13:20,a,true,3,us,x y,1.5\n"
     ));
 }
+
+/// Go's float encoding, as InfluxDB 1.x writes JSON: plain decimals for 1e-6 <= |v| < 1e21,
+/// exponents outside, shortest round-trip digits.
+#[test]
+fn floats_are_written_as_go_writes_them() {
+    let go = |v: f64| {
+        let mut b = String::new();
+        json::push_go_float(&mut b, v);
+        b
+    };
+    for (v, want) in [
+        (0.0, "0"),
+        (-0.0, "-0"),
+        (1.0, "1"),
+        (-2.5, "-2.5"),
+        (100.0, "100"),
+        (0.1, "0.1"),
+        (0.000001, "0.000001"),
+        (1.5e-5, "0.000015"),
+        (123456.789, "123456.789"),
+        (1e16, "10000000000000000"),
+        (1.2345e20, "123450000000000000000"),
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (f64::MAX, "1.7976931348623157e+308"),
+        (f64::NAN, "null"),
+    ] {
+        assert_eq!(go(v), want, "{v:?}");
+    }
+}
+
+proptest::proptest! {
+    /// In the plain-decimal range the output is std's `{v}` (shortest round-trip digits, no
+    /// exponent), which parses back to the same bits.
+    #[test]
+    fn plain_floats_match_std_and_round_trip(bits in proptest::prelude::any::<u64>()) {
+        let v = f64::from_bits(bits);
+        let mut b = String::new();
+        json::push_go_float(&mut b, v);
+        if v.is_finite() && (v == 0.0 || (1e-6..1e21).contains(&v.abs())) {
+            proptest::prop_assert_eq!(&b, &format!("{v}"));
+        }
+        if v.is_finite() {
+            proptest::prop_assert_eq!(b.parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn plain_floats_in_range_match_std(v in 1e-6f64..1e21) {
+        for v in [v, -v] {
+            let mut b = String::new();
+            json::push_go_float(&mut b, v);
+            proptest::prop_assert_eq!(&b, &format!("{v}"));
+        }
+    }
+}
