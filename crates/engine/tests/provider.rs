@@ -73,6 +73,14 @@ fn batch(cols: Vec<(&str, Col)>, times: Vec<i64>) -> RecordBatch {
     RecordBatch::try_from_iter(arrays).unwrap()
 }
 
+/// A fixture whose `cpu` table holds [`first_write`] in one Parquet file, nothing buffered.
+async fn open_with_first_file() -> Fixture {
+    let f = open().await;
+    write(&f, "cpu", first_write()).await;
+    f.storage.flush().await.unwrap();
+    f
+}
+
 async fn write(f: &Fixture, table: &str, b: RecordBatch) {
     f.storage
         .write("db", vec![(table.to_string(), b)], &[])
@@ -164,9 +172,7 @@ async fn files_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_and_buffer_deduplicated() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     write(&f, "cpu", second_write()).await;
     assert_eq!(query(&f, ALL).await, MERGED);
     let s = f.engine.last_scan("db", "cpu").unwrap();
@@ -204,9 +210,7 @@ async fn files_and_buffer_deduplicated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_filters_apply_after_deduplication() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     // (a, T0) now has usage -1: a filter on usage must see the new value, not the file's.
     write(
         &f,
@@ -336,9 +340,7 @@ async fn time_range_prunes_day_partitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_columns_and_tags_across_files_and_buffer() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     write(
         &f,
         "cpu",
@@ -702,9 +704,7 @@ async fn repeated_statements_reuse_plans_and_see_new_rows_and_columns() {
 /// dynamic filter cannot be reset) is never run twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn physical_plans_are_reused_only_while_the_data_is_unchanged() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     let sql = r#"SELECT host, count(*) AS n, sum(usage) AS s FROM "db"."cpu" GROUP BY host ORDER BY host"#;
     let first = query(&f, sql).await;
     assert_eq!(f.engine.physical_plan_reuses(), 0);
@@ -745,9 +745,7 @@ async fn physical_plans_are_reused_only_while_the_data_is_unchanged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_indexes_are_cached_with_the_footer() {
     use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     let files = f.storage.list_files("db", "cpu");
     assert_eq!(files.len(), 1);
     let got = query(
@@ -777,9 +775,7 @@ async fn page_indexes_are_cached_with_the_footer() {
 /// already gave it; each Parquet scan evaluates each condition once (and still prunes with it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_predicates_hold_each_condition_once() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     // One file wholly inside, one crossing the time range (a FilterExec of the provider's own
     // sits between them and the filter DataFusion pushes down).
     for sql in [
@@ -805,9 +801,7 @@ async fn scan_predicates_hold_each_condition_once() {
 /// A scanned file is read once whole and served from memory afterwards, with the same answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanned_files_are_kept_in_memory() {
-    let f = open().await;
-    write(&f, "cpu", first_write()).await;
-    f.storage.flush().await.unwrap();
+    let f = open_with_first_file().await;
     let files = f.storage.list_files("db", "cpu");
     assert_eq!(f.engine.parquet_cache_used(), 0);
     let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE host = 'a' ORDER BY time"#;
