@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use crate::Inner;
 use crate::buffer::TableKey;
@@ -51,7 +50,7 @@ pub(crate) async fn compact(inner: &Inner, now_ns: i64) -> Result<usize> {
                     fs.len() >= 2
                         && total < small.saturating_mul(4)
                         // "Ended `after` ago" is retention's test with `after` as the period.
-                        && retention::expired(day, now_ns, after_ns(after))
+                        && retention::expired(day, now_ns, retention::duration_ns(after))
                         && !last.contains_key(&(key.clone(), day))
                 });
                 if busy || cold {
@@ -126,8 +125,4 @@ async fn compact_one(
     inner.metrics.compactions.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(db, table, day, inputs = inputs.len(), "compacted");
     Ok(())
-}
-
-fn after_ns(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

@@ -14,6 +14,11 @@ pub(crate) fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// `d` in nanoseconds, saturating.
+pub(crate) fn duration_ns(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
 /// Whether a file of `day` is expired at `now_ns` under `period_ns`.
 pub fn expired(day: i64, now_ns: i64, period_ns: i64) -> bool {
     (day + 1).saturating_mul(NANOS_PER_DAY) <= now_ns.saturating_sub(period_ns)
@@ -30,7 +35,7 @@ pub(crate) async fn enforce(inner: &Inner, now_ns: i64) -> Result<usize> {
             let Some(period) = inner.retention_of(&catalog, db) else {
                 continue;
             };
-            let period_ns = i64::try_from(period.as_nanos()).unwrap_or(i64::MAX);
+            let period_ns = duration_ns(period);
             v.retain(|f| {
                 let gone = expired(f.day, now_ns, period_ns);
                 if gone {
@@ -39,7 +44,10 @@ pub(crate) async fn enforce(inner: &Inner, now_ns: i64) -> Result<usize> {
                 !gone
             });
         }
-        inner.files_version.fetch_add(1, Ordering::AcqRel);
+        // Only a change of the index may invalidate kept query plans.
+        if !doomed.is_empty() {
+            inner.files_version.fetch_add(1, Ordering::AcqRel);
+        }
         doomed
     };
     inner.graveyard.bury(doomed.iter().map(|f| f.path.clone()));
