@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -27,6 +27,7 @@ async function startServer() {
   const fd = openSync(log, "w");
   const args = ["serve", "--http-bind", `127.0.0.1:${port}`, "--data-dir", dir, "--token", TOKEN, "--log", "info,axum::serve=trace"];
   const proc = spawn(BIN, args, { stdio: ["ignore", fd, fd] });
+  closeSync(fd); // the child has its own copy
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     try { if ((await fetch(url + "/ping")).status === 204) return { proc, url, port, dir, log }; } catch {}
@@ -42,7 +43,7 @@ async function stopAndExport(srv, db) {
   await exited;
   const log = readFileSync(srv.log, "utf8");
   srv.lastLog = log.slice(-4000);
-  assert.doesNotMatch(log, /panicked/, `the server panicked:\n${log.slice(-4000)}`);
+  assert.doesNotMatch(log, /panicked/, `the server panicked:\n${srv.lastLog}`);
   const out = execFileSync(BIN, ["export", "--data-dir", srv.dir, "--db", db], { encoding: "utf8" });
   return out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
