@@ -137,34 +137,42 @@ struct DataCachingReader {
     cache: Arc<ParquetDataCache>,
     path: Path,
     size: u64,
-    /// The whole file, once known to be cached.
-    data: Option<Bytes>,
+    /// The whole file once looked up: `Some(None)` if the cache does not keep it, so a failed
+    /// or refused load is not tried again for every range.
+    data: Option<Option<Bytes>>,
 }
 
 impl DataCachingReader {
     /// The whole file from the cache, loading it on a miss; `None` if the cache does not keep
     /// it (too large, or the read failed: the ranged reads report errors).
     async fn data(&mut self) -> Option<Bytes> {
-        if let Some(d) = &self.data {
-            return Some(d.clone());
+        if self.data.is_none() {
+            let loaded = load(&self.cache, self.store.as_ref(), &self.path, self.size).await;
+            self.data = Some(loaded);
         }
-        if !self.cache.admits(self.size) {
-            return None;
-        }
-        let data = match self.cache.get(&self.path) {
-            Some(d) => d,
-            None => {
-                let d = self.store.get(&self.path).await.ok()?.bytes().await.ok()?;
-                if d.len() as u64 != self.size {
-                    return None;
-                }
-                self.cache.insert(self.path.clone(), d.clone());
-                d
-            }
-        };
-        self.data = Some(data.clone());
-        Some(data)
+        self.data.clone().flatten()
     }
+}
+
+/// `path` (of `size` bytes) from `cache`, read whole from `store` and kept on a miss.
+async fn load(
+    cache: &ParquetDataCache,
+    store: &dyn ObjectStore,
+    path: &Path,
+    size: u64,
+) -> Option<Bytes> {
+    if !cache.admits(size) {
+        return None;
+    }
+    if let Some(d) = cache.get(path) {
+        return Some(d);
+    }
+    let d = store.get(path).await.ok()?.bytes().await.ok()?;
+    if d.len() as u64 != size {
+        return None;
+    }
+    cache.insert(path.clone(), d.clone());
+    Some(d)
 }
 
 /// `range` of `data`, if inside it.
