@@ -145,7 +145,14 @@ pub(crate) fn push_go_float(buf: &mut String, v: f64) {
         // Ryu's shortest digits (the same as Go's and std's), written without an exponent;
         // std's `{v}` does the same but is several times slower (it was ~6% of a mean()
         // query's server CPU over 1,440 rows).
-        push_plain_decimal(buf, ryu::Buffer::new().format_finite(v));
+        let mut ryu_buf = ryu::Buffer::new();
+        let s = ryu_buf.format_finite(v);
+        if s.contains('e') {
+            push_plain_decimal(buf, s);
+        } else {
+            // Already plain (`0.001`, `12.5`); Go drops the `.0` of an integral value.
+            buf.push_str(s.strip_suffix(".0").unwrap_or(s));
+        }
     } else {
         let e = format!("{v:e}");
         match e.split_once('e') {
@@ -244,6 +251,15 @@ pub(crate) fn escape_into(buf: &mut String, s: &str) {
 /// One document followed by a newline, as InfluxDB's `jsonFormatter` writes it.
 pub(crate) fn render(doc: &Doc<'_>, epoch: Option<Epoch>, pretty: bool) -> Vec<u8> {
     let mut out = JsonOut::new(pretty);
+    if let Doc::Results(results) = doc {
+        // Sized for ~16 bytes a value: growing a large answer by doubling copies it repeatedly.
+        let cells: usize = results
+            .iter()
+            .flat_map(|r| &r.series)
+            .map(|s| s.values().len() * s.series.columns.len())
+            .sum();
+        out.buf.reserve(cells.saturating_mul(16).min(64 << 20));
+    }
     out.begin_object();
     match doc {
         Doc::Error(msg) => {

@@ -369,7 +369,8 @@ fn select(plan: &ShapePlan, batches: &[RecordBatch]) -> Result<Vec<Series>, Shap
             for i in 0..plan.tags.len() {
                 tags.push(tag_string(cell(column(b, i + 1)?, r)?));
             }
-            let mut vals = Vec::with_capacity(plan.columns.len());
+            // One spare slot: the time is put in front when the row becomes output.
+            let mut vals = Vec::with_capacity(plan.columns.len() + 1);
             for c in &plan.columns {
                 vals.push(cell(column(b, c.source)?, r)?);
             }
@@ -426,9 +427,8 @@ fn select(plan: &ShapePlan, batches: &[RecordBatch]) -> Result<Vec<Series>, Shap
             values: rows
                 .into_iter()
                 .map(|r| {
-                    let mut v = Vec::with_capacity(r.vals.len() + 1);
-                    v.push(Value::Time(r.time));
-                    v.extend(r.vals);
+                    let mut v = r.vals;
+                    v.insert(0, Value::Time(r.time));
                     v
                 })
                 .collect(),
@@ -440,11 +440,16 @@ fn select(plan: &ShapePlan, batches: &[RecordBatch]) -> Result<Vec<Series>, Shap
 /// Densifies one series to every window in `[first, first + n*every)`, filling per column as
 /// InfluxDB's fill iterators do (each column separately).
 fn fill(plan: &ShapePlan, mut rows: Vec<Row>, first: i64, n: u64, every: i64) -> Vec<Row> {
-    rows.sort_by_key(|r| r.time);
+    // Usually already in time order (the SQL sorts by time); a stable sort would still
+    // allocate its scratch space.
+    if !rows.is_sorted_by_key(|r| r.time) {
+        rows.sort_by_key(|r| r.time);
+    }
     let ncols = plan.columns.len();
     let mut dense: Vec<Row> = Vec::with_capacity(n as usize);
     let mut it = rows.into_iter().peekable();
-    let mut present: Vec<Vec<bool>> = Vec::with_capacity(n as usize);
+    // present[i * ncols + c]: window i had a value in column c.
+    let mut present: Vec<bool> = Vec::with_capacity(n as usize * ncols);
     for i in 0..n {
         let t = first.saturating_add(every.saturating_mul(i as i64));
         // Rows before the first window (a range start inside a window) belong to it.
@@ -459,8 +464,15 @@ fn fill(plan: &ShapePlan, mut rows: Vec<Row>, first: i64, n: u64, every: i64) ->
                 break;
             }
         }
-        let vals = row.map_or_else(|| vec![Value::Null; ncols], |r| r.vals);
-        present.push(vals.iter().map(|v| !v.is_null()).collect());
+        let vals = row.map_or_else(
+            || {
+                let mut v = Vec::with_capacity(ncols + 1);
+                v.resize(ncols, Value::Null);
+                v
+            },
+            |r| r.vals,
+        );
+        present.extend(vals.iter().map(|v| !v.is_null()));
         dense.push(Row { time: t, vals });
     }
     for (c, col) in plan.columns.iter().enumerate() {
@@ -495,7 +507,7 @@ fn fill(plan: &ShapePlan, mut rows: Vec<Row>, first: i64, n: u64, every: i64) ->
             FillPlan::Linear => {
                 let mut last: Option<usize> = None;
                 for i in 0..dense.len() {
-                    if !present[i][c] {
+                    if !present[i * ncols + c] {
                         continue;
                     }
                     if let Some(p) = last
