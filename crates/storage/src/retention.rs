@@ -11,7 +11,7 @@ use crate::persist::FileMeta;
 pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+        .map_or(0, duration_ns)
 }
 
 /// `d` in nanoseconds, saturating.
