@@ -168,6 +168,11 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
+        if let Ok(inner) = datafusion::execution::FunctionRegistry::udf(&ctx, "date_bin") {
+            ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                crate::date_bin::DateBin::new(inner),
+            ));
+        }
         ctx.add_analyzer_rule(Arc::new(crate::selector::SelectorRule));
         ctx.add_analyzer_rule(Arc::new(crate::group_keys::TagGroupRule));
         ctx.register_udtf(

@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod data_cache;
+pub mod date_bin;
 pub mod engine;
 pub mod group_keys;
 pub mod last_rows;
@@ -9,6 +10,7 @@ mod plan_cache;
 pub mod provider;
 pub mod scan_predicates;
 pub mod selector;
+pub mod series_index;
 pub mod udf;
 
 pub use engine::{CATALOG, Engine, EngineError, QueryLimits};

@@ -15,13 +15,17 @@
 //!    [`influxgate_storage::merge::dedup_sort`], oldest first (file `seq`, then the buffer).
 //! 4. Buffered rows of days without files are already deduplicated by the storage.
 //!
-//! The filters are reported `Inexact`, so DataFusion still applies them exactly above the scan.
+//! Exact time bounds and conditions on tags only are applied exactly by the scan (reported
+//! `Exact`): files read directly select the matching series' rows through their
+//! [`SeriesIndex`], merged and buffered rows are filtered. Other filters are reported
+//! `Inexact`, so DataFusion still applies them above the scan.
 //! [`ScanStats`] of the last scan (files pruned, read, merged) are kept for tests and `EXPLAIN`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::data_cache::{DataCachingReaderFactory, ParquetDataCache};
+use crate::series_index::{Selection, SeriesIndex};
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
@@ -32,12 +36,14 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use datafusion::parquet::file::metadata::PageIndexPolicy;
@@ -73,6 +79,9 @@ pub struct ScanStats {
     pub files_disjoint: usize,
     /// Files of those read directly outside the contested windows (and merged inside).
     pub files_partial: usize,
+    /// Files read directly that were skipped because none of their series matches the
+    /// conditions on tags (by their [`SeriesIndex`]).
+    pub files_pruned_by_tags: usize,
     /// Buffered rows included (after the time range).
     pub buffer_rows: usize,
     /// Rows that came out of merging (rows of contested windows, deduplicated).
@@ -93,6 +102,16 @@ pub struct Shared {
     summaries: Mutex<Summaries>,
     /// Whole files for the scans (`QueryLimits::parquet_cache_bytes`).
     pub data_cache: Arc<ParquetDataCache>,
+    /// The [`SeriesIndex`] of each file (files never change; `None`: not grouped by series),
+    /// keyed by path and the table's number of tags (tags are only ever added), up to
+    /// [`SUMMARY_BUDGET`] bytes.
+    series: Mutex<SeriesIndexes>,
+}
+
+#[derive(Debug, Default)]
+struct SeriesIndexes {
+    by_file: HashMap<(String, usize), Option<Arc<SeriesIndex>>>,
+    bytes: usize,
 }
 
 /// Bytes of file summaries kept in memory; past it, summaries are computed per query.
@@ -223,6 +242,20 @@ impl MeasurementTable {
             && cols
                 .iter()
                 .all(|c| c.name == TIME_COLUMN || self.is_tag(&c.name))
+    }
+
+    /// A filter that only looks at tags (and calls nothing volatile): the scan applies it
+    /// exactly, per series where a file has a [`SeriesIndex`].
+    fn is_tag_filter(&self, e: &Expr) -> bool {
+        let cols = e.column_refs();
+        !cols.is_empty() && cols.iter().all(|c| self.is_tag(&c.name)) && !e.is_volatile()
+    }
+
+    /// Positions of the tag columns in the table's schema.
+    fn tag_indices(&self) -> Vec<usize> {
+        (0..self.schema.fields().len())
+            .filter(|i| self.is_tag(self.schema.field(*i).name()))
+            .collect()
     }
 }
 
@@ -518,15 +551,16 @@ impl MeasurementTable {
         lo <= a && b <= hi
     }
 
-    /// A direct read of `files` keeping exactly the rows where `exact` holds: `prune` (the
-    /// query's filters and `exact`) prunes and filters while decoding, and a `FilterExec`
-    /// applies `exact` (rows outside contested windows, the time range) exactly.
+    /// A direct read of `files` (each with the rows its series index selected, if any)
+    /// keeping exactly the rows where `exact` holds: `prune` (the query's filters and `exact`)
+    /// prunes and filters while decoding, and a `FilterExec` applies `exact` (rows outside
+    /// contested windows, the time range, tag conditions of files without an index) exactly.
     fn exact_exec(
         &self,
         state: &dyn Session,
-        files: &[&FileMeta],
+        files: &[(&FileMeta, Option<RowSelection>)],
         prune: Vec<Expr>,
-        exact: Expr,
+        exact: Option<Expr>,
         projection: Option<&[usize]>,
         partitions: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -534,12 +568,24 @@ impl MeasurementTable {
         let pred = conjunction(prune)
             .map(|e| state.create_physical_expr(e, &df_schema))
             .transpose()?;
-        let time_idx = self.schema.index_of(TIME_COLUMN)?;
+        let Some(exact) = exact else {
+            return self.parquet_exec(
+                state,
+                files,
+                pred,
+                projection.map(<[_]>::to_vec),
+                partitions,
+            );
+        };
         let wanted: Vec<usize> =
             projection.map_or_else(|| (0..self.schema.fields().len()).collect(), <[_]>::to_vec);
+        // Read what the projection wants plus what `exact` looks at, then drop the latter.
         let mut read = wanted.clone();
-        if !read.contains(&time_idx) {
-            read.push(time_idx);
+        for c in exact.column_refs() {
+            let i = self.schema.index_of(&c.name)?;
+            if !read.contains(&i) {
+                read.push(i);
+            }
         }
         let scan = self.parquet_exec(state, files, pred, Some(read.clone()), partitions)?;
         let read_schema = DFSchema::try_from(self.schema.project(&read)?)?;
@@ -550,6 +596,110 @@ impl MeasurementTable {
                 .apply_projection(Some(out))?
                 .build()?,
         ))
+    }
+
+    /// A read of `files` keeping exactly the rows where `exact` (if any) and the tag conditions
+    /// among `prune` hold. The tag conditions select whole series through each file's
+    /// [`SeriesIndex`] (a file with no matching series is not read); only if some file has no
+    /// index are they also checked row by row. `None` when no file is left.
+    async fn files_exec(
+        &self,
+        state: &dyn Session,
+        files: &[&FileMeta],
+        mut prune: Vec<Expr>,
+        exact: Option<Expr>,
+        projection: Option<&[usize]>,
+        partitions: usize,
+        stats: &mut ScanStats,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let tag_filters: Vec<Expr> = prune
+            .iter()
+            .filter(|e| self.is_tag_filter(e))
+            .cloned()
+            .collect();
+        let (chosen, indexed) = self.select_series(state, files, &tag_filters).await?;
+        stats.files_pruned_by_tags += files.len() - chosen.len();
+        if chosen.is_empty() {
+            return Ok(None);
+        }
+        let exact = if indexed {
+            // The selections apply the tag conditions exactly: no pruning or filtering by them.
+            prune.retain(|e| !self.is_tag_filter(e));
+            exact
+        } else {
+            match (exact, conjunction(tag_filters)) {
+                (Some(a), Some(b)) => Some(a.and(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        self.exact_exec(state, &chosen, prune, exact, projection, partitions)
+            .map(Some)
+    }
+
+    /// The rows of each of `files` where `tag_filters` (conditions on tags only) hold, from
+    /// their series indexes; files without such rows are left out. The flag is false when
+    /// some file has no index (it is then read whole).
+    async fn select_series<'a>(
+        &self,
+        state: &dyn Session,
+        files: &[&'a FileMeta],
+        tag_filters: &[Expr],
+    ) -> Result<(Vec<(&'a FileMeta, Option<RowSelection>)>, bool)> {
+        let Some(cond) = conjunction(tag_filters.iter().cloned()) else {
+            return Ok((files.iter().map(|f| (*f, None)).collect(), true));
+        };
+        let tag_schema = DFSchema::try_from(self.schema.project(&self.tag_indices())?)?;
+        let pred = state.create_physical_expr(cond, &tag_schema)?;
+        let mut chosen = Vec::with_capacity(files.len());
+        let mut indexed = true;
+        for f in files {
+            let Some(index) = self.series_index(state, f).await else {
+                indexed = false;
+                chosen.push((*f, None));
+                continue;
+            };
+            match index.select(&pred)? {
+                Selection::All => chosen.push((*f, None)),
+                Selection::Nothing => {}
+                Selection::Rows(rows) => chosen.push((*f, Some(rows))),
+            }
+        }
+        Ok((chosen, indexed))
+    }
+
+    /// The [`SeriesIndex`] of `f`, computed once from its tag columns and kept (within
+    /// [`SUMMARY_BUDGET`]); `None` if its rows are not grouped by series or it could not be
+    /// read (the scan then reports the error).
+    async fn series_index(&self, state: &dyn Session, f: &FileMeta) -> Option<Arc<SeriesIndex>> {
+        let tags = self.tag_indices();
+        let key = (f.path.to_string(), tags.len());
+        if let Some(index) = self
+            .shared
+            .series
+            .lock()
+            .ok()
+            .and_then(|m| m.by_file.get(&key).cloned())
+        {
+            return index;
+        }
+        let computed: Result<Option<SeriesIndex>> = async {
+            let schema = Arc::new(self.schema.project(&tags)?);
+            let exec = self.parquet_exec(state, &[(f, None)], None, Some(tags), 1)?;
+            let batches = collect(exec, state.task_ctx()).await?;
+            SeriesIndex::from_tags(&concat_batches(&schema, &batches)?)
+        }
+        .await;
+        let index = computed.ok()?.map(Arc::new);
+        if let Ok(mut m) = self.shared.series.lock() {
+            let size = index.as_ref().map_or(0, |i| i.size()) + key.0.len() + 64;
+            if m.bytes + size > SUMMARY_BUDGET {
+                m.by_file.clear();
+                m.bytes = 0;
+            }
+            m.bytes += size;
+            m.by_file.insert(key, index.clone());
+        }
+        index
     }
 
     /// The time ranges of a day's sources (its files, then the buffer's) and their contested
@@ -605,7 +755,7 @@ impl MeasurementTable {
         if let Some(b) = self.cached(&key) {
             return Ok(b);
         }
-        let exec = self.parquet_exec(state, &[f], None, None, 1)?;
+        let exec = self.parquet_exec(state, &[(f, None)], None, None, 1)?;
         let batches = collect(exec, state.task_ctx()).await?;
         let whole = concat_batches(&self.schema, &batches)?;
         let summary = last_rows(&whole).map_err(storage_err)?;
@@ -639,7 +789,8 @@ impl MeasurementTable {
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
         let pred = state.create_physical_expr(windows_expr(windows, true), &df_schema)?;
         // One partition: files in order (oldest first), then the buffer; the later write wins.
-        let exec = self.parquet_exec(state, files, Some(pred), None, 1)?;
+        let files: Vec<_> = files.iter().map(|f| (*f, None)).collect();
+        let exec = self.parquet_exec(state, &files, Some(pred), None, 1)?;
         let mut parts = Vec::new();
         for b in collect(exec, state.task_ctx()).await? {
             parts.push(window_rows(&b, windows, true)?);
@@ -781,7 +932,7 @@ impl MeasurementTable {
     fn parquet_exec(
         &self,
         state: &dyn Session,
-        files: &[&FileMeta],
+        files: &[(&FileMeta, Option<RowSelection>)],
         predicate: Option<Arc<dyn PhysicalExpr>>,
         projection: Option<Vec<usize>>,
         partitions: usize,
@@ -809,13 +960,18 @@ impl MeasurementTable {
         // `partitions == 1` keeps the files' order (oldest writes first), which merging needs.
         let n = partitions.clamp(1, files.len().max(1));
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
-        let mut sorted: Vec<&&FileMeta> = files.iter().collect();
+        let mut sorted: Vec<&(&FileMeta, Option<RowSelection>)> = files.iter().collect();
         if n > 1 {
             // Largest first, round robin: roughly balanced partitions.
-            sorted.sort_by_key(|f| std::cmp::Reverse(f.size));
+            sorted.sort_by_key(|(f, _)| std::cmp::Reverse(f.size));
         }
-        for (i, f) in sorted.into_iter().enumerate() {
-            groups[i % n].push(PartitionedFile::new(f.path.to_string(), f.size));
+        for (i, (f, rows)) in sorted.into_iter().enumerate() {
+            let mut file = PartitionedFile::new(f.path.to_string(), f.size);
+            if let Some(rows) = rows {
+                // The series index's choice of rows (its tag conditions are then not pruned by).
+                file = file.with_extension(ParquetRowSelection::new(rows.clone()));
+            }
+            groups[i % n].push(file);
         }
         let config =
             FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, Arc::new(source))
@@ -843,7 +999,7 @@ impl TableProvider for MeasurementTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if is_exact_time_bound(f) {
+                if is_exact_time_bound(f) || self.is_tag_filter(f) {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Inexact
@@ -859,7 +1015,6 @@ impl TableProvider for MeasurementTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
         let (lo, hi) = filters
             .iter()
             .map(time_range)
@@ -991,9 +1146,6 @@ impl TableProvider for MeasurementTable {
         }
         stats.files_scanned = clean.len() - stats.files_disjoint;
         stats.files_partial = partial.len();
-        if let Ok(mut s) = self.shared.stats.lock() {
-            s.insert((self.database.clone(), self.table.clone()), stats);
-        }
 
         let projection = projection.cloned();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
@@ -1008,26 +1160,32 @@ impl TableProvider for MeasurementTable {
             }
         }
         if !inside.is_empty() {
-            let pred = conjunction(other_filters.iter().cloned())
-                .map(|e| state.create_physical_expr(e, &df_schema))
-                .transpose()?;
-            children.push(self.parquet_exec(
-                state,
-                &inside,
-                pred,
-                projection.clone(),
-                partitions,
-            )?);
+            children.extend(
+                self.files_exec(
+                    state,
+                    &inside,
+                    other_filters.clone(),
+                    None,
+                    projection.as_deref(),
+                    partitions,
+                    &mut stats,
+                )
+                .await?,
+            );
         }
         if !crossing.is_empty() {
-            children.push(self.exact_exec(
-                state,
-                &crossing,
-                filters.to_vec(),
-                range_expr(lo, hi),
-                projection.as_deref(),
-                partitions,
-            )?);
+            children.extend(
+                self.files_exec(
+                    state,
+                    &crossing,
+                    filters.to_vec(),
+                    Some(range_expr(lo, hi)),
+                    projection.as_deref(),
+                    partitions,
+                    &mut stats,
+                )
+                .await?,
+            );
         }
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
@@ -1039,18 +1197,28 @@ impl TableProvider for MeasurementTable {
                 }
             }
             let (prune, exact) = if crosses {
-                (filters.to_vec(), outside.clone().and(range_expr(lo, hi)))
+                (filters.to_vec(), outside.and(range_expr(lo, hi)))
             } else {
-                (other_filters.clone(), outside.clone())
+                (other_filters.clone(), outside)
             };
-            children.push(self.exact_exec(
-                state,
-                &partial,
-                prune.into_iter().chain([outside]).collect(),
-                exact,
-                projection.as_deref(),
-                partitions,
-            )?);
+            // `outside` is applied above the scan only: pages are sorted by series, so a
+            // contested window (a few minutes of every series) never covers a whole page, and
+            // pruning by it only cost evaluating the page index.
+            children.extend(
+                self.files_exec(
+                    state,
+                    &partial,
+                    prune,
+                    Some(exact),
+                    projection.as_deref(),
+                    partitions,
+                    &mut stats,
+                )
+                .await?,
+            );
+        }
+        if let Ok(mut s) = self.shared.stats.lock() {
+            s.insert((self.database.clone(), self.table.clone()), stats);
         }
         memory.retain(|b| b.num_rows() > 0);
         if !memory.is_empty() || children.is_empty() {

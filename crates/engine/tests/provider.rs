@@ -777,10 +777,11 @@ async fn page_indexes_are_cached_with_the_footer() {
 async fn scan_predicates_hold_each_condition_once() {
     let f = open_with_first_file().await;
     // One file wholly inside, one crossing the time range (a FilterExec of the provider's own
-    // sits between them and the filter DataFusion pushes down).
+    // sits between them and the filter DataFusion pushes down). A field condition: tag
+    // conditions are the scan's own (series selections), never pushed down.
     for sql in [
-        r#"SELECT usage FROM "db"."cpu" WHERE host = 'a'"#,
-        r#"SELECT usage FROM "db"."cpu" WHERE host = 'a' AND time > to_timestamp_nanos(1704067200000000000)"#,
+        r#"SELECT usage FROM "db"."cpu" WHERE usage > 2"#,
+        r#"SELECT usage FROM "db"."cpu" WHERE usage > 2 AND time > to_timestamp_nanos(1704067200000000000)"#,
     ] {
         let plan = f.engine.explain("db", sql).await.unwrap();
         let scan = plan
@@ -792,10 +793,127 @@ async fn scan_predicates_hold_each_condition_once() {
             .nth(1)
             .and_then(|p| p.split(", pruning_predicate=").next())
             .unwrap_or_else(|| panic!("no predicate in {scan}"));
-        assert_eq!(predicate.matches("host@").count(), 1, "{scan}");
+        assert_eq!(predicate.matches("usage@").count(), 1, "{scan}");
     }
-    let got = query(&f, r#"SELECT usage FROM "db"."cpu" WHERE host = 'a'"#).await;
-    assert!(got.contains("| 3.0 "), "{got}");
+    let got = query(&f, r#"SELECT usage FROM "db"."cpu" WHERE usage > 2"#).await;
+    assert!(got.contains("| 3.0 ") && !got.contains("| 2.0 "), "{got}");
+}
+
+/// `n` rows of each of `hosts` (racks `r0`, `r1` alternating), one per second from `from`.
+fn hosts_batch(hosts: &[&'static str], from: i64, n: usize) -> RecordBatch {
+    let mut host = Vec::new();
+    let mut rack = Vec::new();
+    let mut usage = Vec::new();
+    let mut times = Vec::new();
+    for (h, name) in hosts.iter().enumerate() {
+        for i in 0..n {
+            host.push(*name);
+            rack.push(if h % 2 == 0 { "r0" } else { "r1" });
+            usage.push(Some((h * 1000 + i) as f64));
+            times.push(from + i as i64 * SEC);
+        }
+    }
+    batch(
+        vec![
+            ("host", Col::Tag(host)),
+            ("rack", Col::Tag(rack)),
+            ("usage", Col::F(usage)),
+        ],
+        times,
+    )
+}
+
+/// Conditions on tags select whole series of the files read directly (their series index):
+/// the Parquet scan neither prunes nor filters by them, a file without a matching series is
+/// not read, and the answers are those of the same conditions row by row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_conditions_select_series_of_files() {
+    let f = open().await;
+    write(&f, "cpu", hosts_batch(&["a", "b", "c", "d"], T0, 50)).await;
+    write(&f, "cpu", hosts_batch(&["a", "b"], T0 + DAY, 50)).await;
+    f.storage.flush().await.unwrap();
+    assert_eq!(f.storage.list_files("db", "cpu").len(), 2);
+    let sum = |hosts: &[usize], n: usize| -> f64 {
+        hosts
+            .iter()
+            .flat_map(|h| (0..n).map(move |i| (h * 1000 + i) as f64))
+            .sum()
+    };
+    let cases: Vec<(&str, usize, f64, usize)> = vec![
+        // (condition, rows, sum(usage), files skipped by the index)
+        ("host = 'c'", 50, sum(&[2], 50), 1),
+        (
+            "host IN ('a', 'd')",
+            150,
+            sum(&[0, 3], 50) + sum(&[0], 50),
+            0,
+        ),
+        (
+            "host <> 'a' AND rack = 'r1'",
+            150,
+            sum(&[1, 3], 50) + sum(&[1], 50),
+            0,
+        ),
+        ("host ~ '^[cd]$'", 100, sum(&[2, 3], 50), 1),
+        ("host = 'zzz'", 0, 0.0, 2),
+        // Not a tag-only condition: filtered row by row.
+        ("(host = 'c' OR usage < 1)", 52, sum(&[2], 50) + 0.0, 0),
+    ];
+    for (cond, rows, total, skipped) in cases {
+        let sql = format!(
+            r#"SELECT count(*) AS n, coalesce(sum(usage), 0) AS s FROM "db"."cpu" WHERE {cond}"#
+        );
+        let out = query(&f, &sql).await;
+        assert!(
+            out.contains(&format!("| {rows} ")) && out.contains(&format!(" {total:.1} ")),
+            "{cond}: want {rows} rows summing to {total}: {out}"
+        );
+        let s = f.engine.last_scan("db", "cpu").unwrap();
+        assert_eq!(s.files_pruned_by_tags, skipped, "{cond}: {s:?}");
+    }
+    // The scan reads the chosen series' rows without a predicate on the tag.
+    let plan = f
+        .engine
+        .explain("db", r#"SELECT usage FROM "db"."cpu" WHERE host = 'b'"#)
+        .await
+        .unwrap();
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec") && l.contains(".parquet"))
+        .unwrap_or_else(|| panic!("no Parquet scan in {plan}"));
+    assert!(!scan.contains("predicate="), "{scan}");
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    // With rows still buffered and a day merged, the same answers.
+    write(&f, "cpu", hosts_batch(&["c"], T0 + 10 * SEC, 5)).await;
+    let out = query(
+        &f,
+        r#"SELECT count(*) AS n FROM "db"."cpu" WHERE host = 'c' AND rack = 'r0'"#,
+    )
+    .await;
+    assert!(out.contains("| 50 |"), "{out}");
+}
+
+/// A file whose rows are not grouped into few series (more runs than an index keeps) is
+/// filtered by tag conditions row by row, with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_conditions_without_a_series_index() {
+    let f = open().await;
+    let n = influxgate_engine::series_index::MAX_RUNS + 10;
+    let names: Vec<&'static str> = (0..n)
+        .map(|i| &*Box::leak(format!("h{i:06}").into_boxed_str()))
+        .collect();
+    write(&f, "cpu", hosts_batch(&names, T0, 1)).await;
+    f.storage.flush().await.unwrap();
+    let out = query(
+        &f,
+        r#"SELECT host, usage FROM "db"."cpu" WHERE host = 'h000007' OR host = 'h065540'"#,
+    )
+    .await;
+    assert!(
+        out.contains("| h000007 | 7000.0 ") && out.contains("| h065540 | 65540000.0 "),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 6, "{out}");
 }
 
 /// A scanned file is read once whole and served from memory afterwards, with the same answers.
