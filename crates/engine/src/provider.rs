@@ -601,7 +601,8 @@ impl MeasurementTable {
     /// A read of `files` keeping exactly the rows where `exact` (if any) and the tag conditions
     /// among `prune` hold. The tag conditions select whole series through each file's
     /// [`SeriesIndex`] (a file with no matching series is not read); only if some file has no
-    /// index are they also checked row by row. `None` when no file is left.
+    /// index are they also checked row by row. `None` when no file is left; with the number of
+    /// files left out.
     async fn files_exec(
         &self,
         state: &dyn Session,
@@ -610,17 +611,16 @@ impl MeasurementTable {
         exact: Option<Expr>,
         projection: Option<&[usize]>,
         partitions: usize,
-        stats: &mut ScanStats,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    ) -> Result<(Option<Arc<dyn ExecutionPlan>>, usize)> {
         let tag_filters: Vec<Expr> = prune
             .iter()
             .filter(|e| self.is_tag_filter(e))
             .cloned()
             .collect();
         let (chosen, indexed) = self.select_series(state, files, &tag_filters).await?;
-        stats.files_pruned_by_tags += files.len() - chosen.len();
+        let skipped = files.len() - chosen.len();
         if chosen.is_empty() {
-            return Ok(None);
+            return Ok((None, skipped));
         }
         let exact = if indexed {
             // The selections apply the tag conditions exactly: no pruning or filtering by them.
@@ -632,8 +632,8 @@ impl MeasurementTable {
                 (a, b) => a.or(b),
             }
         };
-        self.exact_exec(state, &chosen, prune, exact, projection, partitions)
-            .map(Some)
+        let exec = self.exact_exec(state, &chosen, prune, exact, projection, partitions)?;
+        Ok((Some(exec), skipped))
     }
 
     /// The rows of each of `files` where `tag_filters` (conditions on tags only) hold, from
@@ -1160,32 +1160,32 @@ impl TableProvider for MeasurementTable {
             }
         }
         if !inside.is_empty() {
-            children.extend(
-                self.files_exec(
+            let (exec, skipped) = self
+                .files_exec(
                     state,
                     &inside,
                     other_filters.clone(),
                     None,
                     projection.as_deref(),
                     partitions,
-                    &mut stats,
                 )
-                .await?,
-            );
+                .await?;
+            stats.files_pruned_by_tags += skipped;
+            children.extend(exec);
         }
         if !crossing.is_empty() {
-            children.extend(
-                self.files_exec(
+            let (exec, skipped) = self
+                .files_exec(
                     state,
                     &crossing,
                     filters.to_vec(),
                     Some(range_expr(lo, hi)),
                     projection.as_deref(),
                     partitions,
-                    &mut stats,
                 )
-                .await?,
-            );
+                .await?;
+            stats.files_pruned_by_tags += skipped;
+            children.extend(exec);
         }
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
@@ -1204,18 +1204,18 @@ impl TableProvider for MeasurementTable {
             // `outside` is applied above the scan only: pages are sorted by series, so a
             // contested window (a few minutes of every series) never covers a whole page, and
             // pruning by it only cost evaluating the page index.
-            children.extend(
-                self.files_exec(
+            let (exec, skipped) = self
+                .files_exec(
                     state,
                     &partial,
                     prune,
                     Some(exact),
                     projection.as_deref(),
                     partitions,
-                    &mut stats,
                 )
-                .await?,
-            );
+                .await?;
+            stats.files_pruned_by_tags += skipped;
+            children.extend(exec);
         }
         if let Ok(mut s) = self.shared.stats.lock() {
             s.insert((self.database.clone(), self.table.clone()), stats);

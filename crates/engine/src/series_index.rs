@@ -50,7 +50,7 @@ impl SeriesIndex {
     pub fn from_tags(tags: &RecordBatch) -> Result<Option<Self>> {
         let rows = tags.num_rows();
         let runs: Vec<Range<usize>> = if rows == 0 || tags.num_columns() == 0 {
-            vec![0..rows]
+            std::iter::once(0..rows).collect()
         } else {
             partition(tags.columns())?.ranges()
         };
