@@ -99,7 +99,7 @@ pub struct Shared {
     /// footer's statistics.
     time_ranges: Mutex<HashMap<String, (i64, i64)>>,
     /// The [`last_rows`] of each file (files never change), up to [`SUMMARY_BUDGET`] bytes.
-    summaries: Mutex<Summaries>,
+    summaries: Mutex<Budgeted<String, RecordBatch>>,
     /// Whole files for the scans (`QueryLimits::parquet_cache_bytes`).
     pub data_cache: Arc<ParquetDataCache>,
     /// The [`SeriesIndex`] of each file (files never change; `None`: not grouped by series),
@@ -108,19 +108,51 @@ pub struct Shared {
     series: Mutex<SeriesIndexes>,
 }
 
-#[derive(Debug, Default)]
-struct SeriesIndexes {
-    by_file: HashMap<(String, usize), Option<Arc<SeriesIndex>>>,
-    bytes: usize,
-}
+/// (path, number of tags) -> the file's series index, if it has one.
+type SeriesIndexes = Budgeted<(String, usize), Option<Arc<SeriesIndex>>>;
 
 /// Bytes of file summaries kept in memory; past it, summaries are computed per query.
 pub const SUMMARY_BUDGET: usize = 64 << 20;
 
-#[derive(Debug, Default)]
-struct Summaries {
-    by_path: HashMap<String, RecordBatch>,
+/// Values computed from files (which never change), kept within [`SUMMARY_BUDGET`] bytes.
+/// When full, everything is dropped first: entries of files compaction or retention removed go
+/// with it, and the live ones are computed again on their next use.
+#[derive(Debug)]
+struct Budgeted<K, V> {
+    by_key: HashMap<K, V>,
     bytes: usize,
+}
+
+impl<K, V> Default for Budgeted<K, V> {
+    fn default() -> Self {
+        Budgeted {
+            by_key: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Budgeted<K, V> {
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.by_key.get(key).cloned()
+    }
+
+    /// Keep `value` (`size` bytes) under `key`, unless it alone exceeds the budget or the key
+    /// is already there.
+    fn insert(&mut self, key: K, value: V, size: usize) {
+        if size > SUMMARY_BUDGET || self.by_key.contains_key(&key) {
+            return;
+        }
+        if self.bytes + size > SUMMARY_BUDGET {
+            self.by_key.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.by_key.insert(key, value);
+    }
 }
 
 /// The catalog of the session: one schema per storage database.
@@ -607,26 +639,24 @@ impl MeasurementTable {
         &self,
         state: &dyn Session,
         files: &[&FileMeta],
-        mut prune: Vec<Expr>,
+        prune: Vec<Expr>,
         exact: Option<Expr>,
         projection: Option<&[usize]>,
         partitions: usize,
     ) -> Result<(Option<Arc<dyn ExecutionPlan>>, usize)> {
-        let tag_filters: Vec<Expr> = prune
-            .iter()
-            .filter(|e| self.is_tag_filter(e))
-            .cloned()
-            .collect();
+        let (tag_filters, mut prune): (Vec<Expr>, Vec<Expr>) =
+            prune.into_iter().partition(|e| self.is_tag_filter(e));
         let (chosen, indexed) = self.select_series(state, files, &tag_filters).await?;
         let skipped = files.len() - chosen.len();
         if chosen.is_empty() {
             return Ok((None, skipped));
         }
+        // With every file indexed the selections apply the tag conditions exactly: no pruning
+        // or filtering by them. Otherwise they prune, and are checked row by row.
         let exact = if indexed {
-            // The selections apply the tag conditions exactly: no pruning or filtering by them.
-            prune.retain(|e| !self.is_tag_filter(e));
             exact
         } else {
+            prune.extend(tag_filters.iter().cloned());
             match (exact, conjunction(tag_filters)) {
                 (Some(a), Some(b)) => Some(a.and(b)),
                 (a, b) => a.or(b),
@@ -673,13 +703,7 @@ impl MeasurementTable {
     async fn series_index(&self, state: &dyn Session, f: &FileMeta) -> Option<Arc<SeriesIndex>> {
         let tags = self.tag_indices();
         let key = (f.path.to_string(), tags.len());
-        if let Some(index) = self
-            .shared
-            .series
-            .lock()
-            .ok()
-            .and_then(|m| m.by_file.get(&key).cloned())
-        {
+        if let Some(index) = self.shared.series.lock().ok().and_then(|m| m.get(&key)) {
             return index;
         }
         let computed: Result<Option<SeriesIndex>> = async {
@@ -692,12 +716,7 @@ impl MeasurementTable {
         let index = computed.ok()?.map(Arc::new);
         if let Ok(mut m) = self.shared.series.lock() {
             let size = index.as_ref().map_or(0, |i| i.size()) + key.0.len() + 64;
-            if m.bytes + size > SUMMARY_BUDGET {
-                m.by_file.clear();
-                m.bytes = 0;
-            }
-            m.bytes += size;
-            m.by_file.insert(key, index.clone());
+            m.insert(key, index.clone(), size);
         }
         index
     }
@@ -721,31 +740,13 @@ impl MeasurementTable {
     }
 
     fn cached(&self, key: &str) -> Option<RecordBatch> {
-        self.shared
-            .summaries
-            .lock()
-            .ok()
-            .and_then(|m| m.by_path.get(key).cloned())
+        self.shared.summaries.lock().ok().and_then(|m| m.get(key))
     }
 
-    /// Keep `batch` under `key` within [`SUMMARY_BUDGET`]. When full, everything is dropped
-    /// first: entries of files compaction or retention removed go with it, and the live ones
-    /// are computed again on their next use.
+    /// Keep `batch` under `key` (within [`SUMMARY_BUDGET`], see [`Budgeted`]).
     fn remember(&self, key: String, batch: &RecordBatch) {
-        let size = batch.get_array_memory_size();
-        if size > SUMMARY_BUDGET {
-            return;
-        }
         if let Ok(mut m) = self.shared.summaries.lock() {
-            if m.by_path.contains_key(&key) {
-                return;
-            }
-            if m.bytes + size > SUMMARY_BUDGET {
-                m.by_path.clear();
-                m.bytes = 0;
-            }
-            m.bytes += size;
-            m.by_path.insert(key, batch.clone());
+            m.insert(key, batch.clone(), batch.get_array_memory_size());
         }
     }
 

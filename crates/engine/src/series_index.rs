@@ -12,7 +12,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{partition, take_record_batch};
 use datafusion::common::Result;
@@ -49,7 +49,9 @@ impl SeriesIndex {
     /// it has more than [`MAX_RUNS`] runs.
     pub fn from_tags(tags: &RecordBatch) -> Result<Option<Self>> {
         let rows = tags.num_rows();
-        let runs: Vec<Range<usize>> = if rows == 0 || tags.num_columns() == 0 {
+        let runs: Vec<Range<usize>> = if rows == 0 {
+            Vec::new()
+        } else if tags.num_columns() == 0 {
             std::iter::once(0..rows).collect()
         } else {
             partition(tags.columns())?.ranges()
@@ -57,7 +59,7 @@ impl SeriesIndex {
         if runs.len() > MAX_RUNS {
             return Ok(None);
         }
-        let starts = UInt32Array::from_iter_values(runs.iter().map(|r| r.start as u32));
+        let starts = UInt64Array::from_iter_values(runs.iter().map(|r| r.start as u64));
         let series = take_record_batch(tags, &starts)?;
         Ok(Some(SeriesIndex { series, runs, rows }))
     }
@@ -197,6 +199,13 @@ mod tests {
             ),
             Selection::All
         );
+    }
+
+    #[test]
+    fn an_empty_file_has_no_runs_and_nothing_to_read() {
+        let index = SeriesIndex::from_tags(&tags(&[], &[])).unwrap().unwrap();
+        assert!(index.runs.is_empty());
+        assert_eq!(select(&index, col("host").is_null()), Selection::Nothing);
     }
 
     #[test]
