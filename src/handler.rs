@@ -10,9 +10,10 @@ use crate::request::{Params, Request};
 use crate::response::Response;
 use crate::routes::{Api, Route, route};
 use crate::schema::Schema;
-use crate::write::batch::{self, NewColumn, ParsedWrite, Rejected, TableBatch};
+use crate::write::batch::{NewColumn, ParsedWrite, Rejected, TableBatch};
 use crate::write::gzip::decode_body;
 use crate::write::params::WriteParams;
+pub use crate::write::record::WriteRecord;
 
 /// What the host must do with a request.
 #[derive(Debug)]
@@ -59,6 +60,10 @@ pub fn handle(req: &Request<'_>, now_ns: i64, config: &Config, schema: &dyn Sche
         Ok(action) => action,
         Err(err) => Action::Respond(Response::error(&err)),
     };
+    finish(action, config)
+}
+
+fn finish(action: Action, config: &Config) -> Action {
     match action {
         // InfluxDB sends its version on every response; clients probe it.
         Action::Respond(resp) => Action::Respond(with_version(resp, config)),
@@ -71,6 +76,82 @@ pub fn handle(req: &Request<'_>, now_ns: i64, config: &Config, schema: &dyn Sche
         }
         other => other,
     }
+}
+
+/// A line-protocol write that passed routing, auth and parameter checks; its body is not parsed
+/// yet. Hosts with a write-ahead log store [`PendingWrite::record`] first and parse while the log
+/// syncs: parsing the record again later (replay) gives the same batches.
+#[derive(Debug)]
+pub struct PendingWrite<'a> {
+    pub api: Api,
+    pub record: WriteRecord<'a>,
+}
+
+impl PendingWrite<'_> {
+    /// Parse the body against `schema`: what [`handle`] would have returned for this request.
+    pub fn parse(&self, config: &Config, schema: &dyn Schema) -> Action {
+        let action = match self.record.parse(schema, MAX_LISTED_ERRORS) {
+            Ok(parsed) => write_plan(self.api, self.record.database.clone(), parsed)
+                .map(Action::Write)
+                .unwrap_or_else(|e| Action::Respond(Response::error(&e))),
+            Err(e) => Action::Respond(Response::error(&e)),
+        };
+        finish(action, config)
+    }
+
+    /// The response for an error of the host's (storage) before the body was parsed.
+    pub fn failed(&self, err: &Error, config: &Config) -> Response {
+        with_version(Response::error(err), config)
+    }
+}
+
+/// What [`stage`] found: a write to log and parse, or any other request's action.
+#[derive(Debug)]
+pub enum Staged<'a> {
+    Write(PendingWrite<'a>),
+    Done(Action),
+}
+
+/// Like [`handle`], but a valid line-protocol write comes back unparsed (see [`PendingWrite`]).
+pub fn stage<'a>(
+    req: &Request<'a>,
+    now_ns: i64,
+    config: &Config,
+    schema: &dyn Schema,
+) -> Staged<'a> {
+    if let Ok(Route::Write(api)) = route(req.method, req.path) {
+        let params = req.params();
+        let pending = authenticate(config, req, Route::Write(api), &params)
+            .and_then(|token| pending_write(req, api, token, &params, now_ns, config));
+        return match pending {
+            Ok(p) => Staged::Write(p),
+            Err(e) => Staged::Done(finish(Action::Respond(Response::error(&e)), config)),
+        };
+    }
+    Staged::Done(handle(req, now_ns, config, schema))
+}
+
+fn pending_write<'a>(
+    req: &Request<'a>,
+    api: Api,
+    token: Option<&TokenEntry>,
+    params: &Params<'_>,
+    now_ns: i64,
+    config: &Config,
+) -> Result<PendingWrite<'a>, Error> {
+    let wp = WriteParams::parse(api, params)?;
+    authorize(token, Access::Write, &wp.database)?;
+    Ok(PendingWrite {
+        api,
+        record: WriteRecord {
+            database: wp.database,
+            precision: wp.precision,
+            now_ns,
+            content_encoding: req.header("Content-Encoding"),
+            max_body_bytes: config.max_body_bytes,
+            body: req.body,
+        },
+    })
 }
 
 fn with_version(resp: Response, config: &Config) -> Response {
@@ -99,9 +180,13 @@ fn dispatch(
         Route::Ping | Route::Health => Ok(Action::Respond(liveness(route, config))),
         Route::Metrics => Ok(Action::Metrics),
         Route::Write(api) => {
-            let wp = WriteParams::parse(api, &params)?;
-            authorize(token, Access::Write, &wp.database)?;
-            write(req, api, wp, now_ns, config, schema)
+            let pending = pending_write(req, api, token, &params, now_ns, config)?;
+            let parsed = pending.record.parse(schema, MAX_LISTED_ERRORS)?;
+            Ok(Action::Write(write_plan(
+                api,
+                pending.record.database,
+                parsed,
+            )?))
         }
         Route::WriteArrow => {
             // Edge hosts forward the storage name, `db` or `db/rp`, as `db`.
@@ -230,44 +315,17 @@ fn liveness(route: Route, config: &Config) -> Response {
     }
 }
 
-fn write(
-    req: &Request<'_>,
-    api: Api,
-    wp: WriteParams,
-    now_ns: i64,
-    config: &Config,
-    schema: &dyn Schema,
-) -> Result<Action, Error> {
-    let body = decode_body(
-        req.body,
-        req.header("Content-Encoding"),
-        config.max_body_bytes,
-    )?;
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        let offset = e.valid_up_to();
-        let line = 1 + body[..offset].iter().filter(|&&b| b == b'\n').count();
-        Error::InvalidUtf8 { line, offset }
-    })?;
-    if text.trim().is_empty() {
-        return Err(Error::EmptyBody);
-    }
-    let parsed = batch::build(
-        text,
-        &wp.database,
-        wp.precision,
-        now_ns,
-        schema,
-        MAX_LISTED_ERRORS,
-    );
+/// The body's batches and the response to send once they are stored.
+fn write_plan(api: Api, database: String, parsed: ParsedWrite) -> Result<WritePlan, Error> {
     let response = write_response(api, &parsed)?;
-    Ok(Action::Write(WritePlan {
-        database: wp.database,
+    Ok(WritePlan {
+        database,
         batches: parsed.batches,
         new_columns: parsed.new_columns,
         accepted: parsed.accepted,
         rejected: parsed.rejected_count,
         response,
-    }))
+    })
 }
 
 /// Batches parsed at the edge: decode, check types against the catalog, store as they are.

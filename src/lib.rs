@@ -21,7 +21,7 @@ pub mod write;
 
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Action, WritePlan, handle};
+pub use handler::{Action, PendingWrite, Staged, WritePlan, handle, stage};
 pub use request::Request;
 pub use response::Response;
 pub use schema::{ColumnType, FieldType, Schema};

@@ -5,4 +5,5 @@ pub mod gzip;
 pub mod line_protocol;
 pub mod params;
 pub mod precision;
+pub mod record;
 pub mod rows;

@@ -19,7 +19,10 @@ use influxgate::query::params::V3Format;
 use influxgate::query::run::Output;
 use influxgate::query::translate::QuerySchema;
 use influxgate::routes::{self, Api, Route};
-use influxgate::{Action, ColumnType, Config, Error, FieldType, Response, Schema, handle};
+use influxgate::{
+    Action, ColumnType, Config, Error, FieldType, PendingWrite, Response, Schema, Staged,
+    WritePlan, stage,
+};
 use influxgate_engine::{Engine, QueryLimits};
 use influxgate_storage::{Catalog, NewColumn, ParquetCodec, Storage, StorageConfig, StorageError};
 use tower_http::compression::CompressionLayer;
@@ -413,7 +416,10 @@ async fn respond(
     };
     let catalog = CatalogView(state.storage.catalog());
     // Parsing is CPU work on borrowed data; it is fast (GB/s) so it runs inline.
-    let action = handle(&request, now_ns(), &state.config, &catalog);
+    let action = match stage(&request, now_ns(), &state.config, &catalog) {
+        Staged::Write(pending) => return write(state, pending).await,
+        Staged::Done(action) => action,
+    };
     match action {
         Action::Respond(r) => r,
         Action::Metrics => Response {
@@ -453,14 +459,7 @@ async fn respond(
             Err(e) => Response::error(&Error::InvalidParameter(e)),
         },
         Action::Write(plan) => {
-            state
-                .metrics
-                .lines_accepted
-                .fetch_add(plan.accepted as u64, Ordering::Relaxed);
-            state
-                .metrics
-                .lines_rejected
-                .fetch_add(plan.rejected as u64, Ordering::Relaxed);
+            count_lines(state, &plan);
             if plan.batches.is_empty() {
                 return plan.response;
             }
@@ -469,14 +468,9 @@ async fn respond(
                 .iter()
                 .map(|b| (b.measurement.clone(), b.batch.clone()))
                 .collect();
-            let new_columns: Vec<NewColumn> = plan
-                .new_columns
-                .iter()
-                .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
-                .collect();
             match state
                 .storage
-                .write(&plan.database, batches, &new_columns)
+                .write(&plan.database, batches, &new_columns(&plan))
                 .await
             {
                 Ok(()) => plan.response,
@@ -488,6 +482,65 @@ async fn respond(
         }
         _ => Response::error(&Error::Internal("unknown action".into())),
     }
+}
+
+/// A line-protocol write: its record goes to the WAL first, and the body is parsed while the WAL
+/// syncs; the rows are stored (and the response sent) once both are done.
+async fn write(state: &Arc<AppState>, pending: PendingWrite<'_>) -> Response {
+    let config = &state.config;
+    let database = pending.record.database.clone();
+    let mut logged = match state.storage.log_write(&pending.record) {
+        Ok(l) => l,
+        Err(e) => return pending.failed(&storage_error(e), config),
+    };
+    let mut catalog = state.storage.catalog();
+    let mut retries = 0;
+    loop {
+        let plan = match pending.parse(config, &CatalogView(catalog)) {
+            Action::Write(plan) => plan,
+            Action::Respond(r) => return r,
+            _ => return Response::error(&Error::Internal("unexpected write action".into())),
+        };
+        if retries == 0 {
+            count_lines(state, &plan);
+        }
+        if plan.batches.is_empty() {
+            return plan.response;
+        }
+        let batches = plan
+            .batches
+            .iter()
+            .map(|b| (b.measurement.clone(), b.batch.clone()))
+            .collect();
+        match logged.commit(&database, batches, &new_columns(&plan)).await {
+            Ok(()) => return plan.response,
+            // A concurrent writer added one of our new columns with another type: parse against
+            // the catalog that has it, as replay will (each retry knows more columns).
+            Err(StorageError::SchemaConflict { .. }) if retries < 64 => {
+                retries += 1;
+                catalog = state.storage.catalog();
+            }
+            Err(e) => {
+                tracing::warn!(database = %database, error = %e, "write not stored");
+                return plan.failed(&storage_error(e));
+            }
+        }
+    }
+}
+
+fn count_lines(state: &AppState, plan: &WritePlan) {
+    let m = &state.metrics;
+    m.lines_accepted
+        .fetch_add(plan.accepted as u64, Ordering::Relaxed);
+    m.lines_rejected
+        .fetch_add(plan.rejected as u64, Ordering::Relaxed);
+}
+
+fn new_columns(plan: &WritePlan) -> Vec<NewColumn> {
+    plan.new_columns
+        .iter()
+        .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
+        .collect()
 }
 
 /// `format=parquet` of the v3 query API: the rows as one Parquet file.

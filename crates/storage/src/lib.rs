@@ -25,6 +25,7 @@ use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit};
 use futures::TryStreamExt;
 use influxgate::ColumnType;
+use influxgate::handler::WriteRecord;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -148,6 +149,8 @@ pub(crate) struct Inner {
     /// When a persist last added a file to a (table, day); compaction's "cold day" rule.
     pub(crate) last_persisted: Mutex<HashMap<(TableKey, i64), Instant>>,
     wal_tx: mpsc::UnboundedSender<WalCommand>,
+    /// Id of the next logged WAL entry (ids only match `Resolve`s to entries while running).
+    next_wal_id: AtomicU64,
     /// Held for a whole persist cycle; holds the encoded files of a snapshot whose upload failed.
     persist: tokio::sync::Mutex<Option<Vec<(EncodedFile, bool)>>>,
     /// Compaction and retention never run at the same time.
@@ -239,14 +242,14 @@ impl Storage {
         let mut replayed = 0usize;
         for id in &segments {
             for entry in wal::read_segment(&wal::segment_path(&wal_dir, *id))? {
-                let cols = derived_columns(&entry.batches);
-                catalog_changed |= catalog.merge_replayed(&entry.database, &cols);
-                replayed += entry
-                    .batches
-                    .iter()
-                    .map(|(_, b)| b.num_rows())
-                    .sum::<usize>();
-                buffer.insert(&entry.database, &entry.batches, now);
+                let Some((database, batches, new_columns)) = replay_entry(&catalog, entry) else {
+                    continue;
+                };
+                let mut cols = new_columns;
+                cols.extend(derived_columns(&batches));
+                catalog_changed |= catalog.merge_replayed(&database, &cols);
+                replayed += batches.iter().map(|(_, b)| b.num_rows()).sum::<usize>();
+                buffer.insert(&database, &batches, now);
             }
         }
         if catalog_changed {
@@ -285,6 +288,7 @@ impl Storage {
             files_version: AtomicU64::new(0),
             last_persisted: Mutex::new(HashMap::new()),
             wal_tx,
+            next_wal_id: AtomicU64::new(0),
             persist: tokio::sync::Mutex::new(None),
             maintenance: tokio::sync::Mutex::new(()),
             store_failing: AtomicBool::new(false),
@@ -338,28 +342,7 @@ impl Storage {
         if inner.closed.load(Ordering::Acquire) {
             return Err(StorageError::ShutDown);
         }
-        for (table, b) in &batches {
-            validate_batch(database, table, b)?;
-        }
-        let mut cols = new_columns.to_vec();
-        cols.extend(derived_columns(&batches));
-        let mut seen: HashMap<(&str, &str), ColumnType> = HashMap::new();
-        for c in &cols {
-            if let Some(t) = seen.insert((&c.table, &c.column), c.column_type)
-                && t != c.column_type
-            {
-                return Err(StorageError::SchemaConflict {
-                    database: database.to_string(),
-                    table: c.table.clone(),
-                    column: c.column.clone(),
-                    existing: ColumnTypeName(t),
-                    requested: ColumnTypeName(c.column_type),
-                });
-            }
-        }
-        cols.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
-        cols.dedup();
-
+        let cols = checked_columns(database, &batches, new_columns)?;
         let size: usize = batches.iter().map(|(_, b)| batch_bytes(b)).sum();
         inner.reserve(size)?;
         let mut reservation = Reservation {
@@ -368,16 +351,18 @@ impl Storage {
         };
         inner.catalog.ensure(database, &cols).await?;
         let frame = wal::encode_frame(database, &batches)?;
+        let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
+        let outcome = wal::Outcome::Rows {
+            database: database.to_string(),
+            batches,
+            bytes: size,
+            reply,
+        };
         inner
             .wal_tx
-            .send(WalCommand::Append {
-                frame,
-                database: database.to_string(),
-                batches,
-                bytes: size,
-                reply,
-            })
+            .send(WalCommand::Log { id, frame })
+            .and_then(|()| inner.wal_tx.send(WalCommand::Resolve { id, outcome }))
             .map_err(|_| StorageError::ShutDown)?;
         // From here the WAL writer owns the reservation (it releases it if the write fails).
         reservation.size = 0;
@@ -386,6 +371,34 @@ impl Storage {
             inner.persist_notify.notify_one();
         }
         Ok(())
+    }
+
+    /// Start a line-protocol write: admit it (buffer room for its body), then append the record
+    /// to the WAL. The caller parses the body while the WAL syncs, then finishes with
+    /// [`LoggedWrite::commit`] (or drops the handle when the parse stores nothing). Replay parses
+    /// the record again, so what is committed must be `record.parse` against the catalog.
+    pub fn log_write(&self, record: &WriteRecord<'_>) -> Result<LoggedWrite> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(StorageError::ShutDown);
+        }
+        let reserved = record.body.len();
+        inner.reserve(reserved)?;
+        let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
+        let logged = LoggedWrite {
+            inner: inner.clone(),
+            id,
+            reserved,
+            resolved: false,
+        };
+        inner
+            .wal_tx
+            .send(WalCommand::Log {
+                id,
+                frame: wal::encode_request(record),
+            })
+            .map_err(|_| StorageError::ShutDown)?;
+        Ok(logged)
     }
 
     /// A snapshot of the catalog (cheap: an `Arc`).
@@ -622,6 +635,141 @@ impl Drop for Reservation<'_> {
             self.bytes.fetch_sub(self.size, Ordering::AcqRel);
         }
     }
+}
+
+/// A line-protocol write whose record is in the WAL (see [`Storage::log_write`]).
+#[derive(Debug)]
+#[must_use = "dropping it stores nothing of the write"]
+pub struct LoggedWrite {
+    inner: Arc<Inner>,
+    id: u64,
+    /// Buffer bytes held for this write.
+    reserved: usize,
+    resolved: bool,
+}
+
+impl LoggedWrite {
+    /// Store the rows the record's parse produced. Returns once they are durable and visible.
+    /// `SchemaConflict` (a concurrent writer added one of the new columns with another type)
+    /// leaves the handle usable: parse the record again against the new catalog and retry, as
+    /// replay would.
+    pub async fn commit(
+        &mut self,
+        database: &str,
+        batches: Vec<(String, RecordBatch)>,
+        new_columns: &[NewColumn],
+    ) -> Result<()> {
+        let inner = self.inner.clone();
+        let cols = checked_columns(database, &batches, new_columns)?;
+        inner.catalog.ensure(database, &cols).await?;
+        // The body's size was admitted; the rows may take more or less.
+        let size: usize = batches.iter().map(|(_, b)| batch_bytes(b)).sum();
+        if size >= self.reserved {
+            inner
+                .bytes
+                .fetch_add(size - self.reserved, Ordering::AcqRel);
+        } else {
+            inner
+                .bytes
+                .fetch_sub(self.reserved - size, Ordering::AcqRel);
+        }
+        self.reserved = 0;
+        self.resolved = true;
+        let (reply, rx) = oneshot::channel();
+        let outcome = wal::Outcome::Rows {
+            database: database.to_string(),
+            batches,
+            bytes: size,
+            reply,
+        };
+        inner
+            .wal_tx
+            .send(WalCommand::Resolve {
+                id: self.id,
+                outcome,
+            })
+            .map_err(|_| StorageError::ShutDown)?;
+        rx.await.map_err(|_| StorageError::ShutDown)??;
+        if inner.should_snapshot() {
+            inner.persist_notify.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LoggedWrite {
+    /// Nothing (more) is stored now; the WAL moves past the entry. Replay parses it again: a
+    /// write that failed here after being logged may be visible after a restart, wholly.
+    fn drop(&mut self) {
+        if self.reserved > 0 {
+            self.inner.bytes.fetch_sub(self.reserved, Ordering::AcqRel);
+        }
+        if !self.resolved {
+            let _ = self.inner.wal_tx.send(WalCommand::Resolve {
+                id: self.id,
+                outcome: wal::Outcome::Nothing,
+            });
+        }
+    }
+}
+
+/// A WAL entry's database, rows and new columns; `None` when it stores nothing.
+fn replay_entry(
+    catalog: &CatalogStore,
+    entry: wal::WalEntry,
+) -> Option<(String, Vec<(String, RecordBatch)>, Vec<NewColumn>)> {
+    match entry {
+        wal::WalEntry::Rows { database, batches } => Some((database, batches, Vec::new())),
+        wal::WalEntry::Request(record) => {
+            let parsed = record
+                .as_record()
+                .parse(&*catalog.snapshot(), 0)
+                .inspect_err(|e| tracing::debug!("WAL replay: request rejected again: {e}"))
+                .ok()?;
+            let batches = parsed
+                .batches
+                .into_iter()
+                .map(|b| (b.measurement, b.batch))
+                .collect();
+            let cols = parsed
+                .new_columns
+                .iter()
+                .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
+                .collect();
+            Some((record.database, batches, cols))
+        }
+    }
+}
+
+/// Validate the batches and list every column they use or introduce, sorted; two types for one
+/// column is a `SchemaConflict`.
+fn checked_columns(
+    database: &str,
+    batches: &[(String, RecordBatch)],
+    new_columns: &[NewColumn],
+) -> Result<Vec<NewColumn>> {
+    for (table, b) in batches {
+        validate_batch(database, table, b)?;
+    }
+    let mut cols = new_columns.to_vec();
+    cols.extend(derived_columns(batches));
+    let mut seen: HashMap<(&str, &str), ColumnType> = HashMap::new();
+    for c in &cols {
+        if let Some(t) = seen.insert((&c.table, &c.column), c.column_type)
+            && t != c.column_type
+        {
+            return Err(StorageError::SchemaConflict {
+                database: database.to_string(),
+                table: c.table.clone(),
+                column: c.column.clone(),
+                existing: ColumnTypeName(t),
+                requested: ColumnTypeName(c.column_type),
+            });
+        }
+    }
+    cols.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
+    cols.dedup();
+    Ok(cols)
 }
 
 /// The columns the batches have, as catalog entries.

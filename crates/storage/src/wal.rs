@@ -4,16 +4,25 @@
 //! ```text
 //! <wal-dir>/<segment:020>.wal   = "IGWAL\0\0\x01" frame*
 //! frame                         = len:u32le crc32(payload):u32le payload
-//! payload                       = version:u8(1) db:str n:u32 (table:str ipc:bytes)*n
+//! payload                       = 1:u8 db:str n:u32 (table:str ipc:bytes)*n        (rows)
+//!                               | 2:u8 db:str precision:u8 now:i64le encoding:str
+//!                                 max_body:u64le body:bytes                         (request)
 //! str / bytes                   = len:u32le bytes
 //! ```
 //!
-//! `ipc` is an Arrow IPC stream (schema + one batch). Writers encode their frame themselves, hand
-//! it to the WAL thread and wait on a oneshot. The thread drains every pending request, writes all
-//! frames with one `write`, `fdatasync`s once, appends the rows to the buffer, then answers all of
-//! them. On open a fresh segment is started; the old ones are replayed and deleted once their rows
-//! are persisted. A torn frame at the end of a segment (crash mid-write) ends that segment.
+//! `ipc` is an Arrow IPC stream (schema + one batch). A request entry is a line-protocol body as
+//! it arrived, with every argument its parse depends on: it is logged before the body is parsed,
+//! so the fsync runs while the request's handler parses, and replay parses it again against the
+//! catalog (which only grows, so acknowledged lines parse the same way).
+//!
+//! Entries are resolved in log order: the thread keeps a queue of logged entries and inserts an
+//! entry's rows into the buffer (then answers its writer) only once it is durable and every
+//! earlier entry is resolved, so the buffer's write order is the log's order, before and after a
+//! restart. A snapshot waits in the same queue. On open a fresh segment is started; the old ones
+//! are replayed and deleted once their rows are persisted. A torn frame at the end of a segment
+//! (crash mid-write) ends that segment.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +33,8 @@ use std::time::Instant;
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
+use influxgate::handler::WriteRecord;
+use influxgate::write::precision::Precision;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::buffer::{Buffer, Snapshot};
@@ -31,15 +42,83 @@ use crate::error::{Result, StorageError};
 use crate::metrics::Metrics;
 
 const MAGIC: &[u8; 8] = b"IGWAL\0\0\x01";
-const VERSION: u8 = 1;
+/// Payload kinds.
+const ROWS: u8 = 1;
+const REQUEST: u8 = 2;
 /// Upper bound of bytes written per group commit.
 const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// One decoded WAL entry: one write request.
 #[derive(Debug)]
-pub struct WalEntry {
+pub enum WalEntry {
+    /// Rows already parsed (Arrow batches from an edge host).
+    Rows {
+        database: String,
+        batches: Vec<(String, RecordBatch)>,
+    },
+    /// A line-protocol request, to be parsed again.
+    Request(OwnedRecord),
+}
+
+/// A [`WriteRecord`] read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRecord {
     pub database: String,
-    pub batches: Vec<(String, RecordBatch)>,
+    pub precision: Precision,
+    pub now_ns: i64,
+    pub content_encoding: Option<String>,
+    pub max_body_bytes: usize,
+    pub body: Vec<u8>,
+}
+
+impl OwnedRecord {
+    pub fn as_record(&self) -> WriteRecord<'_> {
+        WriteRecord {
+            database: self.database.clone(),
+            precision: self.precision,
+            now_ns: self.now_ns,
+            content_encoding: self.content_encoding.as_deref(),
+            max_body_bytes: self.max_body_bytes,
+            body: &self.body,
+        }
+    }
+}
+
+const PRECISIONS: [Precision; 6] = [
+    Precision::Nanoseconds,
+    Precision::Microseconds,
+    Precision::Milliseconds,
+    Precision::Seconds,
+    Precision::Minutes,
+    Precision::Hours,
+];
+
+/// Encode a line-protocol request as a complete frame (header included).
+pub fn encode_request(r: &WriteRecord<'_>) -> Vec<u8> {
+    let encoding = r.content_encoding.unwrap_or("");
+    let mut out = Vec::with_capacity(64 + r.database.len() + encoding.len() + r.body.len());
+    out.resize(8, 0);
+    out.push(REQUEST);
+    put_bytes(&mut out, r.database.as_bytes());
+    let precision = PRECISIONS
+        .iter()
+        .position(|p| *p == r.precision)
+        .expect("every precision is listed") as u8;
+    out.push(precision);
+    out.extend_from_slice(&r.now_ns.to_le_bytes());
+    put_bytes(&mut out, encoding.as_bytes());
+    out.extend_from_slice(&(r.max_body_bytes as u64).to_le_bytes());
+    put_bytes(&mut out, r.body);
+    seal(out)
+}
+
+/// Fill in the header of a frame built after 8 placeholder bytes.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
+    let payload_len = (out.len() - 8) as u32;
+    let crc = crc32fast::hash(&out[8..]);
+    out[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// Encode a write as a complete frame (header included).
@@ -51,7 +130,7 @@ pub fn encode_frame(database: &str, batches: &[(String, RecordBatch)]) -> Result
         .sum();
     let mut out = Vec::with_capacity(64 + database.len() + estimate);
     out.resize(8, 0);
-    out.push(VERSION);
+    out.push(ROWS);
     put_bytes(&mut out, database.as_bytes());
     out.extend_from_slice(&(batches.len() as u32).to_le_bytes());
     for (table, batch) in batches {
@@ -65,11 +144,7 @@ pub fn encode_frame(database: &str, batches: &[(String, RecordBatch)]) -> Result
         let len = (out.len() - len_at - 4) as u32;
         out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     }
-    let payload_len = (out.len() - 8) as u32;
-    let crc = crc32fast::hash(&out[8..]);
-    out[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok(seal(out))
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -98,6 +173,11 @@ impl<'a> Reader<'a> {
             self.take(4)?.try_into().expect("4 bytes"),
         ))
     }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -111,23 +191,42 @@ impl<'a> Reader<'a> {
 /// Decode a frame's payload.
 pub fn decode_payload(payload: &[u8]) -> Result<WalEntry> {
     let mut r = Reader { b: payload, at: 0 };
-    let version = r.take(1)?[0];
-    if version != VERSION {
-        return Err(StorageError::CorruptWal(format!(
-            "unknown entry version {version}"
-        )));
-    }
+    let kind = r.take(1)?[0];
     let database = r.string()?;
-    let n = r.u32()?;
-    let mut batches = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let table = r.string()?;
-        let ipc = r.bytes()?;
-        for batch in StreamReader::try_new(Cursor::new(ipc), None)? {
-            batches.push((table.clone(), batch?));
+    match kind {
+        ROWS => {
+            let n = r.u32()?;
+            let mut batches = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let table = r.string()?;
+                let ipc = r.bytes()?;
+                for batch in StreamReader::try_new(Cursor::new(ipc), None)? {
+                    batches.push((table.clone(), batch?));
+                }
+            }
+            Ok(WalEntry::Rows { database, batches })
         }
+        REQUEST => {
+            let precision = *PRECISIONS
+                .get(r.take(1)?[0] as usize)
+                .ok_or_else(|| StorageError::CorruptWal("unknown precision".into()))?;
+            let now_ns = r.u64()? as i64;
+            let encoding = r.string()?;
+            let max_body_bytes = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+            let body = r.bytes()?.to_vec();
+            Ok(WalEntry::Request(OwnedRecord {
+                database,
+                precision,
+                now_ns,
+                content_encoding: (!encoding.is_empty()).then_some(encoding),
+                max_body_bytes,
+                body,
+            }))
+        }
+        other => Err(StorageError::CorruptWal(format!(
+            "unknown entry kind {other}"
+        ))),
     }
-    Ok(WalEntry { database, batches })
 }
 
 /// The file of segment `id`.
@@ -204,21 +303,45 @@ pub fn delete_segments_up_to(dir: &Path, last: u64) -> Result<usize> {
 }
 
 pub(crate) enum WalCommand {
-    Append {
-        frame: Vec<u8>,
-        database: String,
-        batches: Vec<(String, RecordBatch)>,
-        /// Buffer bytes reserved for this write; released here if the write fails.
-        bytes: usize,
-        reply: oneshot::Sender<Result<()>>,
-    },
-    /// Rotate to a new segment and move the active buffer into a snapshot with this `seq`.
+    /// Append this frame (group commit); its outcome follows with `Resolve`.
+    Log { id: u64, frame: Vec<u8> },
+    /// What the logged entry `id` stores.
+    Resolve { id: u64, outcome: Outcome },
+    /// Rotate to a new segment and, once every entry logged before is resolved, move the active
+    /// buffer into a snapshot with this `seq`.
     Snapshot {
         seq: u64,
         reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>,
     },
     /// Commit what is pending, then exit.
     Stop,
+}
+
+pub(crate) enum Outcome {
+    /// Insert these rows once the entry is durable and every earlier entry resolved, then reply.
+    Rows {
+        database: String,
+        batches: Vec<(String, RecordBatch)>,
+        /// Buffer bytes reserved for this write; released here if the write fails.
+        bytes: usize,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// The entry stores nothing now (its parse rejected every line, or its writer gave up).
+    Nothing,
+}
+
+enum Slot {
+    Entry {
+        id: u64,
+        /// `None` until its group is written and synced.
+        logged: Option<std::result::Result<(), String>>,
+        outcome: Option<Outcome>,
+    },
+    Snapshot {
+        seq: u64,
+        last_segment: u64,
+        reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>,
+    },
 }
 
 /// The WAL writer thread's state.
@@ -231,6 +354,10 @@ pub(crate) struct WalWriter {
     buffer: Arc<Mutex<Buffer>>,
     reserved: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    /// Logged entries and snapshots, in log order.
+    queue: VecDeque<Slot>,
+    /// Frames received but not written yet.
+    frames: Vec<Vec<u8>>,
 }
 
 fn create_segment(dir: &Path, id: u64) -> Result<File> {
@@ -262,96 +389,147 @@ impl WalWriter {
             buffer,
             reserved,
             metrics,
+            queue: VecDeque::new(),
+            frames: Vec::new(),
         })
     }
 
-    /// Run until every sender is gone.
+    /// Run until every sender is gone or `Stop`.
     pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WalCommand>) {
-        let mut appends = Vec::new();
-        let mut others = Vec::new();
-        while let Some(cmd) = rx.blocking_recv() {
+        let mut stop = false;
+        while !stop {
+            let Some(cmd) = rx.blocking_recv() else {
+                break;
+            };
             let mut group_bytes = 0;
             let mut next = Some(cmd);
             while let Some(cmd) = next.take() {
                 match cmd {
-                    WalCommand::Append { .. } => {
-                        if let WalCommand::Append { frame, .. } = &cmd {
-                            group_bytes += frame.len();
-                        }
-                        appends.push(cmd);
+                    WalCommand::Log { id, frame } => {
+                        group_bytes += frame.len();
+                        self.frames.push(frame);
+                        self.queue.push_back(Slot::Entry {
+                            id,
+                            logged: None,
+                            outcome: None,
+                        });
                     }
-                    other => others.push(other),
+                    WalCommand::Resolve { id, outcome } => self.resolve(id, outcome),
+                    WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
+                    WalCommand::Stop => stop = true,
                 }
-                if group_bytes < MAX_GROUP_BYTES {
+                if group_bytes < MAX_GROUP_BYTES && !stop {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit(&mut appends);
-            for cmd in others.drain(..) {
-                match cmd {
-                    WalCommand::Snapshot { seq, reply } => {
-                        let _ = reply.send(self.snapshot(seq));
-                    }
-                    WalCommand::Stop => return,
-                    WalCommand::Append { .. } => unreachable!("appends are committed first"),
-                }
-            }
+            self.flush();
+            self.drain_ready();
         }
     }
 
-    fn commit(&mut self, appends: &mut Vec<WalCommand>) {
-        if appends.is_empty() {
+    fn resolve(&mut self, id: u64, outcome: Outcome) {
+        let slot = self.queue.iter_mut().find_map(|s| match s {
+            Slot::Entry { id: i, outcome, .. } if *i == id => Some(outcome),
+            _ => None,
+        });
+        match slot {
+            Some(o) => *o = Some(outcome),
+            // Never happens: an entry leaves the queue only once resolved.
+            None => tracing::error!(id, "WAL entry resolved twice"),
+        }
+    }
+
+    /// Write and sync the frames received so far; mark their entries.
+    fn flush(&mut self) {
+        if self.frames.is_empty() {
             return;
         }
-        let result = self.write_group(appends);
-        let now = Instant::now();
-        if result.is_ok() {
-            let mut buffer = self.buffer.lock().expect("buffer lock");
-            for cmd in appends.iter() {
-                if let WalCommand::Append {
-                    database, batches, ..
-                } = cmd
-                {
-                    buffer.insert(database, batches, now);
-                }
-            }
-            self.metrics
-                .wal_entries
-                .fetch_add(appends.len() as u64, Ordering::Relaxed);
-        }
-        for cmd in appends.drain(..) {
-            if let WalCommand::Append { reply, bytes, .. } = cmd {
-                let r = match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        self.reserved.fetch_sub(bytes, Ordering::AcqRel);
-                        Err(StorageError::Unavailable {
-                            retry_after_secs: 5,
-                            reason: format!("WAL write failed: {e}"),
-                        })
-                    }
-                };
-                let _ = reply.send(r);
+        let frames = std::mem::take(&mut self.frames);
+        let result = self.write_group(&frames).map_err(|e| e.to_string());
+        for slot in self.queue.iter_mut().rev() {
+            match slot {
+                Slot::Entry { logged, .. } if logged.is_none() => *logged = Some(result.clone()),
+                // Earlier groups are marked already.
+                Slot::Entry { .. } => break,
+                Slot::Snapshot { .. } => {}
             }
         }
     }
 
-    fn write_group(&mut self, appends: &[WalCommand]) -> std::io::Result<()> {
+    /// Pop the entries (and snapshots) at the head of the queue that can complete.
+    fn drain_ready(&mut self) {
+        let now = Instant::now();
+        let mut inserted = 0u64;
+        while let Some(front) = self.queue.front() {
+            if let Slot::Entry {
+                logged, outcome, ..
+            } = front
+                && (logged.is_none() || outcome.is_none())
+            {
+                break;
+            }
+            match self.queue.pop_front().expect("front exists") {
+                Slot::Entry {
+                    logged: Some(logged),
+                    outcome:
+                        Some(Outcome::Rows {
+                            database,
+                            batches,
+                            bytes,
+                            reply,
+                        }),
+                    ..
+                } => {
+                    let r = match logged {
+                        Ok(()) => {
+                            self.buffer
+                                .lock()
+                                .expect("buffer lock")
+                                .insert(&database, &batches, now);
+                            inserted += 1;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            self.reserved.fetch_sub(bytes, Ordering::AcqRel);
+                            Err(StorageError::Unavailable {
+                                retry_after_secs: 5,
+                                reason: format!("WAL write failed: {e}"),
+                            })
+                        }
+                    };
+                    let _ = reply.send(r);
+                }
+                Slot::Entry { .. } => {}
+                Slot::Snapshot {
+                    seq,
+                    last_segment,
+                    reply,
+                } => {
+                    let snap = self
+                        .buffer
+                        .lock()
+                        .expect("buffer lock")
+                        .take_snapshot(seq, last_segment);
+                    let _ = reply.send(Ok(snap));
+                }
+            }
+        }
+        self.metrics
+            .wal_entries
+            .fetch_add(inserted, Ordering::Relaxed);
+    }
+
+    fn write_group(&mut self, frames: &[Vec<u8>]) -> std::io::Result<()> {
         if let Some(why) = &self.broken {
             return Err(std::io::Error::other(why.clone()));
         }
-        let mut bytes = Vec::new();
-        let mut single: Option<&[u8]> = None;
-        for cmd in appends {
-            if let WalCommand::Append { frame, .. } = cmd {
-                if appends.len() == 1 {
-                    single = Some(frame);
-                } else {
-                    bytes.extend_from_slice(frame);
-                }
-            }
-        }
-        let data = single.unwrap_or(&bytes);
+        let joined;
+        let data: &[u8] = if let [single] = frames {
+            single
+        } else {
+            joined = frames.concat();
+            &joined
+        };
         let result = self.file.write_all(data).and_then(|()| {
             let start = Instant::now();
             let r = self.file.sync_data();
@@ -379,19 +557,33 @@ impl WalWriter {
         }
     }
 
-    fn snapshot(&mut self, seq: u64) -> Result<Option<Arc<Snapshot>>> {
-        let mut buffer = self.buffer.lock().expect("buffer lock");
-        if buffer.active_stats().1 == 0 {
-            return Ok(None);
+    /// Rotate now (entries logged from here on belong to the next snapshot); the snapshot itself
+    /// is taken when every entry before it is resolved.
+    fn snapshot(&mut self, seq: u64, reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>) {
+        let idle = self.queue.is_empty() && self.frames.is_empty();
+        if idle && self.buffer.lock().expect("buffer lock").active_stats().1 == 0 {
+            let _ = reply.send(Ok(None));
+            return;
         }
+        // Frames received before the snapshot belong to the old segment.
+        self.flush();
         let next = self.segment + 1;
-        let file = create_segment(&self.dir, next)?;
-        let snap = buffer.take_snapshot(seq, self.segment);
-        self.file = file;
-        self.segment = next;
-        self.offset = MAGIC.len() as u64;
-        self.broken = None;
-        Ok(snap)
+        match create_segment(&self.dir, next) {
+            Ok(file) => {
+                self.queue.push_back(Slot::Snapshot {
+                    seq,
+                    last_segment: self.segment,
+                    reply,
+                });
+                self.file = file;
+                self.segment = next;
+                self.offset = MAGIC.len() as u64;
+                self.broken = None;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
     }
 }
 
@@ -428,10 +620,13 @@ mod tests {
         f.write_all(&frame[..frame.len() - 3]).unwrap();
         let entries = read_segment(&path).unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].database, "db/rp");
-        assert_eq!(entries[0].batches.len(), 2);
-        assert_eq!(entries[0].batches[1].0, "n");
-        assert_eq!(entries[0].batches[0].1, batch());
+        let WalEntry::Rows { database, batches } = &entries[0] else {
+            panic!("rows expected: {:?}", entries[0]);
+        };
+        assert_eq!(database, "db/rp");
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[1].0, "n");
+        assert_eq!(batches[0].1, batch());
         assert_eq!(list_segments(dir.path()).unwrap(), vec![7]);
 
         // a flipped bit in the second frame ends the segment there
@@ -444,5 +639,36 @@ mod tests {
         assert_eq!(delete_segments_up_to(dir.path(), 6).unwrap(), 0);
         assert_eq!(delete_segments_up_to(dir.path(), 7).unwrap(), 1);
         assert!(list_segments(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn request_entries_round_trip_every_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 1);
+        let mut f = create_segment(dir.path(), 1).unwrap();
+        let records: Vec<OwnedRecord> = PRECISIONS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| OwnedRecord {
+                database: format!("db{i}/rp"),
+                precision: *p,
+                now_ns: -5 + i as i64 * 1_700_000_000_000_000_000 / 7,
+                content_encoding: (i % 2 == 1).then(|| "gzip".to_string()),
+                max_body_bytes: 1 << (10 + i),
+                body: format!("m,t=x v={i} {i}\n").into_bytes(),
+            })
+            .collect();
+        for r in &records {
+            f.write_all(&encode_request(&r.as_record())).unwrap();
+        }
+        let back: Vec<OwnedRecord> = read_segment(&path)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                WalEntry::Request(r) => r,
+                other => panic!("request expected: {other:?}"),
+            })
+            .collect();
+        assert_eq!(back, records);
     }
 }
