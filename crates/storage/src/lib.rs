@@ -713,11 +713,11 @@ impl Drop for LoggedWrite {
     }
 }
 
+/// What a replayed WAL entry stores: database, rows per table, new columns.
+type Replayed = (String, Vec<(String, RecordBatch)>, Vec<NewColumn>);
+
 /// A WAL entry's database, rows and new columns; `None` when it stores nothing.
-fn replay_entry(
-    catalog: &CatalogStore,
-    entry: wal::WalEntry,
-) -> Option<(String, Vec<(String, RecordBatch)>, Vec<NewColumn>)> {
+fn replay_entry(catalog: &CatalogStore, entry: wal::WalEntry) -> Option<Replayed> {
     match entry {
         wal::WalEntry::Rows { database, batches } => Some((database, batches, Vec::new())),
         wal::WalEntry::Request(record) => {
