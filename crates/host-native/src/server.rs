@@ -463,14 +463,9 @@ async fn respond(
             if plan.batches.is_empty() {
                 return plan.response;
             }
-            let batches = plan
-                .batches
-                .iter()
-                .map(|b| (b.measurement.clone(), b.batch.clone()))
-                .collect();
             match state
                 .storage
-                .write(&plan.database, batches, &new_columns(&plan))
+                .write(&plan.database, table_batches(&plan), &new_columns(&plan))
                 .await
             {
                 Ok(()) => plan.response,
@@ -507,12 +502,10 @@ async fn write(state: &Arc<AppState>, pending: PendingWrite<'_>) -> Response {
         if plan.batches.is_empty() {
             return plan.response;
         }
-        let batches = plan
-            .batches
-            .iter()
-            .map(|b| (b.measurement.clone(), b.batch.clone()))
-            .collect();
-        match logged.commit(&database, batches, &new_columns(&plan)).await {
+        match logged
+            .commit(&database, table_batches(&plan), &new_columns(&plan))
+            .await
+        {
             Ok(()) => return plan.response,
             // A concurrent writer added one of our new columns with another type: parse against
             // the catalog that has it, as replay will (each retry knows more columns).
@@ -534,6 +527,13 @@ fn count_lines(state: &AppState, plan: &WritePlan) {
         .fetch_add(plan.accepted as u64, Ordering::Relaxed);
     m.lines_rejected
         .fetch_add(plan.rejected as u64, Ordering::Relaxed);
+}
+
+fn table_batches(plan: &WritePlan) -> Vec<(String, arrow::array::RecordBatch)> {
+    plan.batches
+        .iter()
+        .map(|b| (b.measurement.clone(), b.batch.clone()))
+        .collect()
 }
 
 fn new_columns(plan: &WritePlan) -> Vec<NewColumn> {

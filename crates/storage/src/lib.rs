@@ -352,25 +352,13 @@ impl Storage {
         inner.catalog.ensure(database, &cols).await?;
         let frame = wal::encode_frame(database, &batches)?;
         let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
-        let (reply, rx) = oneshot::channel();
-        let outcome = wal::Outcome::Rows {
-            database: database.to_string(),
-            batches,
-            bytes: size,
-            reply,
-        };
         inner
             .wal_tx
             .send(WalCommand::Log { id, frame })
-            .and_then(|()| inner.wal_tx.send(WalCommand::Resolve { id, outcome }))
             .map_err(|_| StorageError::ShutDown)?;
         // From here the WAL writer owns the reservation (it releases it if the write fails).
         reservation.size = 0;
-        rx.await.map_err(|_| StorageError::ShutDown)??;
-        if inner.should_snapshot() {
-            inner.persist_notify.notify_one();
-        }
-        Ok(())
+        inner.commit_rows(id, database, batches, size).await
     }
 
     /// Start a line-protocol write: admit it (buffer room for its body), then append the record
@@ -675,25 +663,7 @@ impl LoggedWrite {
         }
         self.reserved = 0;
         self.resolved = true;
-        let (reply, rx) = oneshot::channel();
-        let outcome = wal::Outcome::Rows {
-            database: database.to_string(),
-            batches,
-            bytes: size,
-            reply,
-        };
-        inner
-            .wal_tx
-            .send(WalCommand::Resolve {
-                id: self.id,
-                outcome,
-            })
-            .map_err(|_| StorageError::ShutDown)?;
-        rx.await.map_err(|_| StorageError::ShutDown)??;
-        if inner.should_snapshot() {
-            inner.persist_notify.notify_one();
-        }
-        Ok(())
+        inner.commit_rows(self.id, database, batches, size).await
     }
 }
 
@@ -860,6 +830,37 @@ impl Inner {
             return Err(StorageError::Overloaded {
                 retry_after_secs: 1,
             });
+        }
+        Ok(())
+    }
+
+    /// Hand the rows of logged entry `id` (holding `size` reserved bytes) to the WAL writer and
+    /// wait until they are durable and visible.
+    async fn commit_rows(
+        &self,
+        id: u64,
+        database: &str,
+        batches: Vec<(String, RecordBatch)>,
+        size: usize,
+    ) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        let outcome = wal::Outcome::Rows {
+            database: database.to_string(),
+            batches,
+            bytes: size,
+            reply,
+        };
+        if self
+            .wal_tx
+            .send(WalCommand::Resolve { id, outcome })
+            .is_err()
+        {
+            self.bytes.fetch_sub(size, Ordering::AcqRel);
+            return Err(StorageError::ShutDown);
+        }
+        rx.await.map_err(|_| StorageError::ShutDown)??;
+        if self.should_snapshot() {
+            self.persist_notify.notify_one();
         }
         Ok(())
     }
