@@ -1160,34 +1160,11 @@ impl TableProvider for MeasurementTable {
                 crossing.push(f);
             }
         }
-        if !inside.is_empty() {
-            let (exec, skipped) = self
-                .files_exec(
-                    state,
-                    &inside,
-                    other_filters.clone(),
-                    None,
-                    projection.as_deref(),
-                    partitions,
-                )
-                .await?;
-            stats.files_pruned_by_tags += skipped;
-            children.extend(exec);
-        }
-        if !crossing.is_empty() {
-            let (exec, skipped) = self
-                .files_exec(
-                    state,
-                    &crossing,
-                    filters.to_vec(),
-                    Some(range_expr(lo, hi)),
-                    projection.as_deref(),
-                    partitions,
-                )
-                .await?;
-            stats.files_pruned_by_tags += skipped;
-            children.extend(exec);
-        }
+        // (files, pruning filters, condition applied exactly above the scan)
+        let mut groups: Vec<(Vec<&FileMeta>, Vec<Expr>, Option<Expr>)> = vec![
+            (inside, other_filters.clone(), None),
+            (crossing, filters.to_vec(), Some(range_expr(lo, hi))),
+        ];
         if !partial.is_empty() {
             let outside = windows_expr(&windows, false);
             // As for clean files: the time bounds only where some file crosses them.
@@ -1197,20 +1174,29 @@ impl TableProvider for MeasurementTable {
                     crosses |= !self.within(f, lo, hi).await;
                 }
             }
-            let (prune, exact) = if crosses {
-                (filters.to_vec(), outside.and(range_expr(lo, hi)))
-            } else {
-                (other_filters.clone(), outside)
-            };
             // `outside` is applied above the scan only: pages are sorted by series, so a
             // contested window (a few minutes of every series) never covers a whole page, and
             // pruning by it only cost evaluating the page index.
+            groups.push(if crosses {
+                (
+                    partial,
+                    filters.to_vec(),
+                    Some(outside.and(range_expr(lo, hi))),
+                )
+            } else {
+                (partial, other_filters.clone(), Some(outside))
+            });
+        }
+        for (files, prune, exact) in groups {
+            if files.is_empty() {
+                continue;
+            }
             let (exec, skipped) = self
                 .files_exec(
                     state,
-                    &partial,
+                    &files,
                     prune,
-                    Some(exact),
+                    exact,
                     projection.as_deref(),
                     partitions,
                 )
