@@ -90,13 +90,25 @@ pub struct PendingWrite<'a> {
 impl PendingWrite<'_> {
     /// Parse the body against `schema`: what [`handle`] would have returned for this request.
     pub fn parse(&self, config: &Config, schema: &dyn Schema) -> Action {
-        let action = match self.record.parse(schema, MAX_LISTED_ERRORS) {
-            Ok(parsed) => write_plan(self.api, self.record.database.clone(), parsed)
-                .map(Action::Write)
-                .unwrap_or_else(|e| Action::Respond(Response::error(&e))),
+        let action = match self.plan(schema) {
+            Ok(plan) => Action::Write(plan),
             Err(e) => Action::Respond(Response::error(&e)),
         };
         finish(action, config)
+    }
+
+    /// The batches and the response, or the error when nothing at all can be written.
+    fn plan(&self, schema: &dyn Schema) -> Result<WritePlan, Error> {
+        let parsed = self.record.parse(schema, MAX_LISTED_ERRORS)?;
+        let response = write_response(self.api, &parsed)?;
+        Ok(WritePlan {
+            database: self.record.database.clone(),
+            batches: parsed.batches,
+            new_columns: parsed.new_columns,
+            accepted: parsed.accepted,
+            rejected: parsed.rejected_count,
+            response,
+        })
     }
 
     /// The response for an error of the host's (storage) before the body was parsed.
@@ -181,12 +193,7 @@ fn dispatch(
         Route::Metrics => Ok(Action::Metrics),
         Route::Write(api) => {
             let pending = pending_write(req, api, token, &params, now_ns, config)?;
-            let parsed = pending.record.parse(schema, MAX_LISTED_ERRORS)?;
-            Ok(Action::Write(write_plan(
-                api,
-                pending.record.database,
-                parsed,
-            )?))
+            Ok(Action::Write(pending.plan(schema)?))
         }
         Route::WriteArrow => {
             // Edge hosts forward the storage name, `db` or `db/rp`, as `db`.
@@ -313,19 +320,6 @@ fn liveness(route: Route, config: &Config) -> Response {
         ),
         _ => Response::no_content(),
     }
-}
-
-/// The body's batches and the response to send once they are stored.
-fn write_plan(api: Api, database: String, parsed: ParsedWrite) -> Result<WritePlan, Error> {
-    let response = write_response(api, &parsed)?;
-    Ok(WritePlan {
-        database,
-        batches: parsed.batches,
-        new_columns: parsed.new_columns,
-        accepted: parsed.accepted,
-        rejected: parsed.rejected_count,
-        response,
-    })
 }
 
 /// Batches parsed at the edge: decode, check types against the catalog, store as they are.

@@ -537,10 +537,7 @@ fn table_batches(plan: &WritePlan) -> Vec<(String, arrow::array::RecordBatch)> {
 }
 
 fn new_columns(plan: &WritePlan) -> Vec<NewColumn> {
-    plan.new_columns
-        .iter()
-        .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
-        .collect()
+    plan.new_columns.iter().map(NewColumn::from).collect()
 }
 
 /// `format=parquet` of the v3 query API: the rows as one Parquet file.

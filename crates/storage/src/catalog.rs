@@ -133,6 +133,13 @@ impl NewColumn {
     }
 }
 
+impl From<&influxgate::write::batch::NewColumn> for NewColumn {
+    /// A column the core's parse found new.
+    fn from(c: &influxgate::write::batch::NewColumn) -> Self {
+        Self::new(&c.table, &c.column, c.column_type)
+    }
+}
+
 /// Check `columns` against `catalog`: `Err` on a type conflict, otherwise whether anything is new.
 pub(crate) fn check(catalog: &Catalog, database: &str, columns: &[NewColumn]) -> Result<bool> {
     let Some(db) = catalog.database(database) else {

@@ -647,7 +647,7 @@ impl LoggedWrite {
         batches: Vec<(String, RecordBatch)>,
         new_columns: &[NewColumn],
     ) -> Result<()> {
-        let inner = self.inner.clone();
+        let inner = &self.inner;
         let cols = checked_columns(database, &batches, new_columns)?;
         inner.catalog.ensure(database, &cols).await?;
         // The body's size was admitted; the rows may take more or less.
@@ -701,11 +701,7 @@ fn replay_entry(catalog: &CatalogStore, entry: wal::WalEntry) -> Option<Replayed
                 .into_iter()
                 .map(|b| (b.measurement, b.batch))
                 .collect();
-            let cols = parsed
-                .new_columns
-                .iter()
-                .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
-                .collect();
+            let cols = parsed.new_columns.iter().map(NewColumn::from).collect();
             Some((record.database, batches, cols))
         }
     }

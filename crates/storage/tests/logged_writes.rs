@@ -33,11 +33,7 @@ async fn commit(s: &Storage, logged: &mut LoggedWrite, r: &WriteRecord<'_>) {
         .into_iter()
         .map(|b| (b.measurement, b.batch))
         .collect();
-    let cols: Vec<NewColumn> = parsed
-        .new_columns
-        .iter()
-        .map(|c| NewColumn::new(&c.table, &c.column, c.column_type))
-        .collect();
+    let cols: Vec<NewColumn> = parsed.new_columns.iter().map(NewColumn::from).collect();
     logged.commit(&r.database, batches, &cols).await.unwrap();
 }
 
