@@ -195,6 +195,7 @@ async fn run(args: Args) {
             "p50_ms": pct(0.5),
             "p90_ms": pct(0.9),
             "p99_ms": pct(0.99),
+            "mean_ms": latencies.iter().map(|d| d.as_secs_f64()).sum::<f64>() * 1000.0 / ok.max(1.0),
         })
     );
 }
