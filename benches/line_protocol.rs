@@ -200,6 +200,32 @@ fn parse_and_batch(c: &mut Criterion) {
             parsed.batches.len()
         })
     });
+    // The same lines as 1,000-line requests: what per-request setup (builders, dictionaries,
+    // finishing the batches) adds.
+    let chunks: Vec<String> = body
+        .lines()
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .map(|c| c.join("\n"))
+        .collect();
+    g.bench_function("influxgate_parse_and_batch_1000_line_requests", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for chunk in &chunks {
+                let parsed = influxgate::write::batch::build(
+                    black_box(chunk),
+                    "bench",
+                    influxgate::write::precision::Precision::Nanoseconds,
+                    0,
+                    &influxgate::schema::EmptySchema,
+                    100,
+                );
+                n += parsed.accepted;
+            }
+            assert_eq!(n, LINES);
+            n
+        })
+    });
     g.finish();
 }
 

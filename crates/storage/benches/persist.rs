@@ -55,7 +55,14 @@ fn request(n: usize) -> String {
 fn buffer() -> Vec<(String, Vec<RecordBatch>)> {
     let mut tables: Vec<(String, Vec<RecordBatch>)> = Vec::new();
     for n in 0..REQUESTS {
-        let parsed = build(&request(n), "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
+        let parsed = build(
+            &request(n),
+            "db",
+            Precision::Nanoseconds,
+            0,
+            &EmptySchema,
+            10,
+        );
         assert_eq!(parsed.accepted, LINES, "{:?}", parsed.rejected);
         for tb in parsed.batches {
             match tables.iter_mut().find(|(m, _)| *m == tb.measurement) {
