@@ -183,6 +183,37 @@ pub fn cell(array: &dyn Array, row: usize) -> Result<Value, ShapeError> {
     })
 }
 
+/// One result column, its type resolved once: the common types read directly, the rest
+/// through [`cell`].
+enum Reader<'a> {
+    Float(&'a arrow_array::Float64Array),
+    Integer(&'a arrow_array::Int64Array),
+    Time(&'a arrow_array::TimestampNanosecondArray),
+    Any(&'a dyn Array),
+}
+
+impl<'a> Reader<'a> {
+    fn new(array: &'a dyn Array) -> Self {
+        match array.data_type() {
+            DataType::Float64 => Reader::Float(array.as_primitive()),
+            DataType::Int64 => Reader::Integer(array.as_primitive()),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => Reader::Time(array.as_primitive()),
+            _ => Reader::Any(array),
+        }
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> Result<Value, ShapeError> {
+        Ok(match self {
+            Reader::Float(a) if a.is_valid(row) => Value::Float(a.value(row)),
+            Reader::Integer(a) if a.is_valid(row) => Value::Integer(a.value(row)),
+            Reader::Time(a) if a.is_valid(row) => Value::Time(a.value(row)),
+            Reader::Float(_) | Reader::Integer(_) | Reader::Time(_) => Value::Null,
+            Reader::Any(a) => return cell(*a, row),
+        })
+    }
+}
+
 /// The values index of row `row` of a dictionary array's `keys` (any integer key type).
 pub(crate) fn dict_key(keys: &dyn Array, row: usize) -> Option<usize> {
     if keys.is_null(row) {
@@ -355,30 +386,52 @@ fn column(b: &RecordBatch, i: usize) -> Result<&dyn Array, ShapeError> {
 fn select(plan: &ShapePlan, batches: &[RecordBatch]) -> Result<Vec<Series>, ShapeError> {
     // Group rows by tag set; BTreeMap orders series by tag values like InfluxDB.
     let mut groups: BTreeMap<Vec<String>, Vec<Row>> = BTreeMap::new();
+    // Rows of one series come together (the SQL orders by tags): collect a run, then file it,
+    // instead of a map lookup per row.
+    let mut run_tags: Option<Vec<String>> = None;
+    let mut run: Vec<Row> = Vec::new();
     let mut min_t = i64::MAX;
     let mut max_t = i64::MIN;
     for b in batches {
+        // Each column's type is looked at once per batch, not once per cell.
+        let time_col = Reader::new(column(b, 0)?);
+        let tag_cols = (0..plan.tags.len())
+            .map(|i| column(b, i + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let val_cols = plan
+            .columns
+            .iter()
+            .map(|c| column(b, c.source).map(Reader::new))
+            .collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
-            let time = match cell(column(b, 0)?, r)? {
+            let time = match time_col.get(r)? {
                 Value::Time(t) | Value::Integer(t) => t,
                 _ => 0,
             };
             min_t = min_t.min(time);
             max_t = max_t.max(time);
-            let mut tags = Vec::with_capacity(plan.tags.len());
-            for i in 0..plan.tags.len() {
-                tags.push(tag_string(cell(column(b, i + 1)?, r)?));
-            }
             // One spare slot: the time is put in front when the row becomes output.
             let mut vals = Vec::with_capacity(plan.columns.len() + 1);
-            for c in &plan.columns {
-                vals.push(cell(column(b, c.source)?, r)?);
+            for c in &val_cols {
+                vals.push(c.get(r)?);
             }
             if plan.drop_null_rows && vals.iter().all(Value::is_null) {
                 continue;
             }
-            groups.entry(tags).or_default().push(Row { time, vals });
+            let mut tags = Vec::with_capacity(tag_cols.len());
+            for c in &tag_cols {
+                tags.push(tag_string(cell(*c, r)?));
+            }
+            if run_tags.as_ref() != Some(&tags) {
+                if let Some(t) = run_tags.replace(tags) {
+                    groups.entry(t).or_default().append(&mut run);
+                }
+            }
+            run.push(Row { time, vals });
         }
+    }
+    if let Some(t) = run_tags {
+        groups.entry(t).or_default().append(&mut run);
     }
     let windows = match plan.window {
         Some(w) if plan.fill != FillPlan::None && !groups.is_empty() => {
