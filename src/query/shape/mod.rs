@@ -422,10 +422,10 @@ fn select(plan: &ShapePlan, batches: &[RecordBatch]) -> Result<Vec<Series>, Shap
             for c in &tag_cols {
                 tags.push(tag_string(cell(*c, r)?));
             }
-            if run_tags.as_ref() != Some(&tags) {
-                if let Some(t) = run_tags.replace(tags) {
-                    groups.entry(t).or_default().append(&mut run);
-                }
+            if run_tags.as_ref() != Some(&tags)
+                && let Some(t) = run_tags.replace(tags)
+            {
+                groups.entry(t).or_default().append(&mut run);
             }
             run.push(Row { time, vals });
         }
