@@ -18,11 +18,13 @@ and prints a Markdown table (also written to --out, default bench/query-results.
 
     cargo build --release -p influxgate-server --bin influxgate
     python3 bench/query.py [--points 10000000] [--runs 5] [--servers influxgate,influxdb]
+                           [--keep-alive] [--compacted] [--hold]
 """
 
 import argparse
 import concurrent.futures
 import gzip
+import http.client
 import json
 import os
 import shutil
@@ -194,11 +196,22 @@ def queries(steps, hosts):
     ]
 
 
-def run_query(srv, q):
-    url = f"{srv.url}/query?" + urllib.parse.urlencode({"db": DB, "q": q, "epoch": "ms"})
-    t0 = time.perf_counter()
-    status, body = request("GET", url, headers=srv.headers)
-    dt = time.perf_counter() - t0
+def run_query(srv, q, keep_alive=False):
+    path = "/query?" + urllib.parse.urlencode({"db": DB, "q": q, "epoch": "ms"})
+    if keep_alive:
+        # One persistent connection per server, as Grafana and the client libraries use.
+        conn = getattr(srv, "conn", None)
+        if conn is None:
+            conn = srv.conn = http.client.HTTPConnection(urllib.parse.urlparse(srv.url).netloc, timeout=600)
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=srv.headers)
+        r = conn.getresponse()
+        status, body = r.status, r.read()
+        dt = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        status, body = request("GET", srv.url + path, headers=srv.headers)
+        dt = time.perf_counter() - t0
     if status != 200:
         raise RuntimeError(f"{srv.name} {q!r}: {status} {body[:300]!r}")
     doc = json.loads(body)
@@ -221,6 +234,12 @@ def main():
     ap.add_argument("--compacted", action="store_true",
                     help="re-time influxgate after restarting it with compaction every second "
                          "(a past day with no new file is merged into one file)")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="send every query of a server over one persistent connection (as Grafana and "
+                         "the client libraries do) instead of a new connection per query")
+    ap.add_argument("--hold", action="store_true",
+                    help="after loading (and compacting), print the servers' URLs and keep them running "
+                         "until interrupted (for profiling)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "query-results.md"))
     args = ap.parse_args()
 
@@ -250,10 +269,17 @@ def main():
             time_queries([compacted], steps, args, results)
             servers.insert(servers.index(compacted), ig)
             ig.rss_override = rss_fresh
+        if args.hold:
+            for s in servers:
+                if s.proc.poll() is None:
+                    print(f"{s.name} {s.url} pid={s.proc.pid}", flush=True)
+            while True:
+                time.sleep(3600)
         names = [s.name for s in servers]
         lines = [f"{steps * args.hosts:,} lines = {steps * args.hosts * len(FIELDS):,} field values "
                  f"({args.hosts} hosts x {len(FIELDS)} fields, 10 s, {steps * 10 / 3600:.1f} h); "
-                 f"median of {args.runs} runs after a warm-up, JSON over loopback.", "",
+                 f"median of {args.runs} runs after a warm-up, JSON over loopback, "
+                 f"{'one keep-alive connection per server' if args.keep_alive else 'a new connection per query'}.", "",
                  "| query | rows | " + " | ".join(f"{n} (ms)" for n in names) + " |",
                  "|---|---:|" + "---:|" * len(names)]
         for label, _ in queries(steps, args.hosts):
@@ -284,10 +310,10 @@ def main():
 def time_queries(servers, steps, args, results):
     for label, q in queries(steps, args.hosts):
         for srv in servers:
-            run_query(srv, q)  # warm-up
+            run_query(srv, q, args.keep_alive)  # warm-up
             times, rows = [], 0
             for _ in range(args.runs):
-                dt, rows = run_query(srv, q)
+                dt, rows = run_query(srv, q, args.keep_alive)
                 times.append(dt)
             results[(label, srv.name)] = (statistics.median(times), rows)
             print(f"{label:45} {srv.name:10} {statistics.median(times) * 1000:9.1f} ms  rows={rows}",

@@ -4,20 +4,22 @@
 //! all nullable, then a non-null `time` `Timestamp(Nanosecond, "UTC")`. Columns are ordered tags
 //! by name, fields by name, then `time`, so equal inputs give equal schemas.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
+use arrow_buffer::{NullBufferBuilder, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 
 use crate::error::{cut, quote};
 use crate::schema::{ColumnType, FieldType, Schema};
-use crate::write::line_protocol::{FieldValue, Line, LineError, parse_lines};
+use crate::write::line_protocol::{FieldValue, Line, LineError, parse_lines, same};
 use crate::write::precision::Precision;
 
 /// The name of the time column in every table.
@@ -106,7 +108,7 @@ pub fn build(
     max_listed: usize,
 ) -> ParsedWrite {
     let default_time = precision.truncate(now_ns);
-    let mut tables: Vec<TableBuilder> = Vec::new();
+    let mut tables: Vec<TableBuilder<'_>> = Vec::new();
     let mut table_index: HashMap<String, usize> = HashMap::new();
     let mut out = ParsedWrite::default();
 
@@ -167,12 +169,15 @@ const FEW_TABLES: usize = 16;
 
 /// The index of `measurement`'s builder, created if new.
 fn table_for(
-    tables: &mut Vec<TableBuilder>,
+    tables: &mut Vec<TableBuilder<'_>>,
     index: &mut HashMap<String, usize>,
     measurement: &str,
 ) -> usize {
     if tables.len() <= FEW_TABLES {
-        if let Some(i) = tables.iter().position(|t| t.name == measurement) {
+        if let Some(i) = tables
+            .iter()
+            .position(|t| same(t.name.as_bytes(), measurement.as_bytes()))
+        {
             return i;
         }
     } else if let Some(&i) = index.get(measurement) {
@@ -221,8 +226,72 @@ fn fill_excerpts(body: &str, rejected: &mut [Rejected]) {
     }
 }
 
-enum ColumnData {
-    Tag(StringDictionaryBuilder<Int32Type>),
+/// A tag column being built: dictionary keys into the distinct values of the request.
+/// Arrow's `StringDictionaryBuilder` hashes and copies every row's value; here a row repeating
+/// the column's previous value (a region, a datacenter) is not hashed at all, and values stay
+/// borrowed from the body until the batch is finished.
+struct TagColumn<'a> {
+    keys: Vec<i32>,
+    nulls: NullBufferBuilder,
+    values: Vec<Cow<'a, str>>,
+    index: HashMap<Cow<'a, str>, i32, foldhash::fast::FixedState>,
+    /// Key of the last value appended (`usize::MAX` before the first).
+    last: usize,
+}
+
+impl<'a> TagColumn<'a> {
+    fn new() -> Self {
+        TagColumn {
+            keys: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+            values: Vec::new(),
+            index: HashMap::default(),
+            last: usize::MAX,
+        }
+    }
+
+    // A `Cow` rather than `&str`: a value borrowed from the body is kept borrowed.
+    #[allow(clippy::ptr_arg)]
+    fn append(&mut self, value: &Cow<'a, str>) {
+        let key = match self.values.get(self.last) {
+            Some(prev) if same(prev.as_bytes(), value.as_bytes()) => self.last,
+            _ => {
+                let key = match self.index.get(value.as_ref()) {
+                    Some(&k) => k as usize,
+                    None => {
+                        let k = self.values.len();
+                        self.values.push(value.clone());
+                        // A body holds far fewer than 2^31 lines, so keys fit.
+                        self.index.insert(value.clone(), k as i32);
+                        k
+                    }
+                };
+                self.last = key;
+                key
+            }
+        };
+        self.keys.push(key as i32);
+        self.nulls.append_non_null();
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        self.keys.resize(self.keys.len() + n, 0);
+        self.nulls.append_n_nulls(n);
+    }
+
+    fn finish(mut self) -> ArrayRef {
+        let keys = Int32Array::new(ScalarBuffer::from(self.keys), self.nulls.finish());
+        let values = StringArray::from_iter_values(self.values.iter());
+        // Every key indexes `values`.
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+                .expect("keys index the values"),
+        )
+    }
+}
+
+enum ColumnData<'a> {
+    Tag(TagColumn<'a>),
     Float(Float64Builder),
     Integer(Int64Builder),
     UInteger(UInt64Builder),
@@ -230,10 +299,10 @@ enum ColumnData {
     Boolean(BooleanBuilder),
 }
 
-impl ColumnData {
+impl ColumnData<'_> {
     fn new(ty: ColumnType) -> Self {
         match ty {
-            ColumnType::Tag | ColumnType::Time => ColumnData::Tag(StringDictionaryBuilder::new()),
+            ColumnType::Tag | ColumnType::Time => ColumnData::Tag(TagColumn::new()),
             ColumnType::Field(FieldType::Float) => ColumnData::Float(Float64Builder::new()),
             ColumnType::Field(FieldType::Integer) => ColumnData::Integer(Int64Builder::new()),
             ColumnType::Field(FieldType::UInteger) => ColumnData::UInteger(UInt64Builder::new()),
@@ -242,14 +311,25 @@ impl ColumnData {
         }
     }
 
-    fn builder(&mut self) -> &mut dyn ArrayBuilder {
+    fn len(&self) -> usize {
         match self {
-            ColumnData::Tag(b) => b,
-            ColumnData::Float(b) => b,
-            ColumnData::Integer(b) => b,
-            ColumnData::UInteger(b) => b,
-            ColumnData::String(b) => b,
-            ColumnData::Boolean(b) => b,
+            ColumnData::Tag(b) => b.keys.len(),
+            ColumnData::Float(b) => b.len(),
+            ColumnData::Integer(b) => b.len(),
+            ColumnData::UInteger(b) => b.len(),
+            ColumnData::String(b) => b.len(),
+            ColumnData::Boolean(b) => b.len(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnData::Tag(b) => b.finish(),
+            ColumnData::Float(mut b) => Arc::new(b.finish()),
+            ColumnData::Integer(mut b) => Arc::new(b.finish()),
+            ColumnData::UInteger(mut b) => Arc::new(b.finish()),
+            ColumnData::String(mut b) => Arc::new(b.finish()),
+            ColumnData::Boolean(mut b) => Arc::new(b.finish()),
         }
     }
 
@@ -287,17 +367,17 @@ fn value_type(value: &FieldValue<'_>) -> FieldType {
     }
 }
 
-struct Column {
+struct Column<'a> {
     name: String,
     column_type: ColumnType,
     /// Whether the host's schema already had it.
     known: bool,
-    data: ColumnData,
+    data: ColumnData<'a>,
 }
 
-struct TableBuilder {
+struct TableBuilder<'a> {
     name: String,
-    columns: Vec<Column>,
+    columns: Vec<Column<'a>>,
     index: HashMap<String, usize>,
     /// Column indices of the last appended line's tags, then fields. Lines of one measurement
     /// usually repeat their keys (Telegraf's do), so checking the names against this layout
@@ -307,7 +387,7 @@ struct TableBuilder {
     rows: usize,
 }
 
-impl TableBuilder {
+impl<'a> TableBuilder<'a> {
     fn new(name: &str) -> Self {
         TableBuilder {
             name: name.to_string(),
@@ -329,7 +409,7 @@ impl TableBuilder {
 
     /// Whether `line` has the last appended line's keys in the same order, with the same field
     /// types: then it needs no further check (that line passed them all).
-    fn same_layout(&self, line: &Line<'_>) -> bool {
+    fn same_layout(&self, line: &Line<'a>) -> bool {
         let keys = line
             .tags
             .iter()
@@ -338,7 +418,7 @@ impl TableBuilder {
         self.layout.len() == line.tags.len() + line.fields.len()
             && keys
                 .zip(&self.layout)
-                .all(|(k, &i)| self.columns[i].name == k.as_ref())
+                .all(|(k, &i)| same(self.columns[i].name.as_bytes(), k.as_bytes()))
             && line
                 .fields
                 .iter()
@@ -349,7 +429,7 @@ impl TableBuilder {
     /// Check the whole line first, then append it, so a rejected line leaves nothing behind.
     fn append(
         &mut self,
-        line: &Line<'_>,
+        line: &Line<'a>,
         time: i64,
         database: &str,
         schema: &dyn Schema,
@@ -357,7 +437,7 @@ impl TableBuilder {
         if self.same_layout(line) {
             for ((_, value), &i) in line.tags.iter().zip(&self.layout) {
                 if let ColumnData::Tag(b) = &mut self.columns[i].data {
-                    b.append_value(value);
+                    b.append(value);
                 }
             }
             for ((_, value), &i) in line.fields.iter().zip(&self.layout[line.tags.len()..]) {
@@ -391,7 +471,7 @@ impl TableBuilder {
         for (key, value) in &line.tags {
             let i = self.column(key, ColumnType::Tag, database, schema);
             if let ColumnData::Tag(b) = &mut self.columns[i].data {
-                b.append_value(value);
+                b.append(value);
             }
             layout.push(i);
         }
@@ -414,7 +494,7 @@ impl TableBuilder {
             return;
         }
         for col in &mut self.columns {
-            let missing = self.rows - col.data.builder().len();
+            let missing = self.rows - col.data.len();
             if missing > 0 {
                 col.data.append_nulls(missing);
             }
@@ -450,18 +530,18 @@ impl TableBuilder {
     fn finish(mut self) -> TableBatch {
         let mut columns = std::mem::take(&mut self.columns);
         columns.sort_by(|a, b| {
-            let rank = |c: &Column| matches!(c.column_type, ColumnType::Field(_)) as u8;
+            let rank = |c: &Column<'_>| matches!(c.column_type, ColumnType::Field(_)) as u8;
             (rank(a), &a.name).cmp(&(rank(b), &b.name))
         });
         let mut fields = Vec::with_capacity(columns.len() + 1);
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
-        for mut col in columns {
+        for col in columns {
             let data_type = match col.column_type {
                 ColumnType::Field(ft) => field_data_type(ft),
                 ColumnType::Tag | ColumnType::Time => tag_data_type(),
             };
             fields.push(Field::new(&col.name, data_type, true));
-            arrays.push(col.data.builder().finish());
+            arrays.push(col.data.finish());
         }
         fields.push(Field::new(TIME_COLUMN, time_data_type(), false));
         arrays.push(Arc::new(self.time.finish()));
@@ -508,6 +588,30 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int32Type};
 
+    /// Tag columns: a value repeated from the previous row, a value seen earlier, a missing tag
+    /// (null) and an escaped value (owned, not borrowed) all come out as written.
+    #[test]
+    fn tag_dictionary_values_and_nulls() {
+        let body = "m,h=a,r=x v=1 1\n\
+                    m,h=a,r=y v=2 2\n\
+                    m,h=b v=3 3\n\
+                    m,h=a,r=x v=4 4\n\
+                    m,h=c\\ d,r=x v=5 5\n";
+        let w = build(body, "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
+        assert_eq!(w.accepted, 5, "{:?}", w.rejected);
+        let b = &w.batches[0].batch;
+        let strings = |name: &str| -> Vec<Option<String>> {
+            let d = b.column_by_name(name).unwrap().as_dictionary::<Int32Type>();
+            let values = d.downcast_dict::<StringArray>().unwrap();
+            values.into_iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(strings("h"), vec![s("a"), s("a"), s("b"), s("a"), s("c d")]);
+        assert_eq!(strings("r"), vec![s("x"), s("y"), None, s("x"), s("x")]);
+        let h = b.column_by_name("h").unwrap().as_dictionary::<Int32Type>();
+        assert_eq!(h.values().len(), 3, "each distinct value once");
+    }
+
     /// Lines repeating the previous line's keys take the fast path; any change in keys, order
     /// or field type goes through the full checks.
     #[test]
@@ -534,7 +638,7 @@ mod tests {
         assert!(y.is_null(3));
         let h = b.column_by_name("h").unwrap().as_dictionary::<Int32Type>();
         let names: Vec<_> = h
-            .downcast_dict::<arrow_array::StringArray>()
+            .downcast_dict::<StringArray>()
             .unwrap()
             .into_iter()
             .map(|v| v.unwrap().to_string())

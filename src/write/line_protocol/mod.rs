@@ -41,6 +41,8 @@ mod encode;
 mod parser;
 mod scan;
 
+pub(crate) use scan::same;
+
 /// The largest string field value accepted, in bytes after unescaping (1 MiB).
 pub const MAX_STRING_LEN: usize = 1 << 20;
 

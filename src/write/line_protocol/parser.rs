@@ -534,7 +534,10 @@ fn duplicate<T>(items: &[T], key: impl Fn(&T) -> &Cow<'_, str>) -> Option<usize>
     if items.len() <= 32 {
         for j in 1..items.len() {
             let kj = key(&items[j]);
-            if items[..j].iter().any(|x| key(x) == kj) {
+            if items[..j]
+                .iter()
+                .any(|x| scan::same(key(x).as_bytes(), kj.as_bytes()))
+            {
                 return Some(j);
             }
         }
