@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Whole-server write load benchmark (loopback only, bounded in time and count).
 
-Starts influxgate (release build), InfluxDB 1.x (`influxd`, Debian package `influxdb`) and
-VictoriaMetrics (Debian package `victoria-metrics`) on free loopback ports with their data in a
-temp dir, then for every server x {1, 4, 16} clients x {1000, 5000}-line batches x gzip {off, on}
-runs `loadgen` (crates/host-native/examples/loadgen.rs) and prints a Markdown table of durable
-points/s, ack latency p50/p99 and each server's peak RSS.
+For every {1, 4, 16} clients x {1000, 5000}-line batches x gzip {off, on} cell, starts each of
+influxgate (release build), InfluxDB 1.x (`influxd`, Debian package `influxdb`) and
+VictoriaMetrics (Debian package `victoria-metrics`) in turn, fresh, on a free loopback port with
+its data in a temp dir, runs `loadgen` (crates/host-native/examples/loadgen.rs) against it and
+stops it. Prints a Markdown table of durable points/s, ack latency p50/p99 and peak RSS (the
+median of --rounds runs), and the ratios of the first server to the others.
 
     cargo build --release -p influxgate-server --bin influxgate --example loadgen
-    python3 bench/load.py [--seconds 4] [--servers influxgate,influxdb,victoriametrics]
+    python3 bench/load.py [--seconds 4] [--rounds 3] [--servers influxgate,influxdb,victoriametrics]
 """
 
 import argparse
@@ -63,53 +64,81 @@ def start_victoriametrics(tmp):
 SERVERS = {"influxgate": start_influxgate, "influxdb": start_influxdb, "victoriametrics": start_victoriametrics}
 
 
+def run_cell(name, args, conc, batch, gz):
+    """One fresh server, one loadgen run against it; returns loadgen's result and the peak RSS."""
+    tmp = tempfile.mkdtemp(prefix=f"load-{name}-")
+    try:
+        proc, url, token = SERVERS[name](tmp)
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"skipping {name}: {e}", file=sys.stderr)
+        return None
+    try:
+        cmd = [LOADGEN, "--url", url, "--concurrency", str(conc), "--batch", str(batch),
+               "--seconds", str(args.seconds), "--max-requests", str(args.max_requests)]
+        if gz:
+            cmd.append("--gzip")
+        if token:
+            cmd += ["--token", token]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds * 10 + 60)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["peak_rss_mib"] = peak_rss_mib(proc.pid)
+        return r
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--max-requests", type=int, default=4000)
     ap.add_argument("--servers", default="influxgate,influxdb,victoriametrics")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--batches", default="1000,5000")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="runs of every cell; the table shows the median run (by points/s)")
     args = ap.parse_args()
-    rows = []
-    for name in args.servers.split(","):
-        tmp = tempfile.mkdtemp(prefix=f"load-{name}-")
-        try:
-            proc, url, token = SERVERS[name](tmp)
-        except (OSError, RuntimeError) as e:
-            print(f"skipping {name}: {e}", file=sys.stderr)
-            continue
-        try:
-            for conc in map(int, args.concurrency.split(",")):
-                for batch in map(int, args.batches.split(",")):
-                    for gz in (False, True):
-                        cmd = [LOADGEN, "--url", url, "--concurrency", str(conc), "--batch", str(batch),
-                               "--seconds", str(args.seconds), "--max-requests", str(args.max_requests)]
-                        if gz:
-                            cmd.append("--gzip")
-                        if token:
-                            cmd += ["--token", token]
-                        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds * 10 + 60)
-                        r = json.loads(out.stdout.strip().splitlines()[-1])
-                        r.update(server=name, concurrency=conc, batch=batch, gzip=gz)
-                        rows.append(r)
-                        print(json.dumps(r), file=sys.stderr)
-            rss = peak_rss_mib(proc.pid)
-            for r in rows:
-                if r["server"] == name:
-                    r["peak_rss_mib"] = rss
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            shutil.rmtree(tmp, ignore_errors=True)
+    names = args.servers.split(",")
+    cells = [(c, b, gz) for c in map(int, args.concurrency.split(","))
+             for b in map(int, args.batches.split(",")) for gz in (False, True)]
+    runs = {}
+    # Servers take turns cell by cell, each on a fresh data directory: the machine's speed drifts
+    # over minutes (a shared VM), and a server measured long after another would see a
+    # different machine.
+    for _ in range(args.rounds):
+        for conc, batch, gz in cells:
+            for name in names:
+                r = run_cell(name, args, conc, batch, gz)
+                if r is None:
+                    continue
+                r.update(server=name, concurrency=conc, batch=batch, gzip=gz)
+                runs.setdefault((name, conc, batch, gz), []).append(r)
+                print(json.dumps(r), file=sys.stderr)
     print("| server | clients | batch | gzip | points/s | p50 ms | p99 ms | errors | peak RSS MiB |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['server']} | {r['concurrency']} | {r['batch']} | {'on' if r['gzip'] else 'off'} | "
-              f"{r['points_per_sec']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['peak_rss_mib']:.0f} |")
+    for name in names:
+        for conc, batch, gz in cells:
+            rs = sorted(runs.get((name, conc, batch, gz), []), key=lambda r: r["points_per_sec"])
+            if not rs:
+                continue
+            r = rs[len(rs) // 2]
+            print(f"| {name} | {conc} | {batch} | {'on' if gz else 'off'} | {r['points_per_sec']:,.0f} | "
+                  f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {max(x['peak_rss_mib'] for x in rs):.0f} |")
+    if len(names) > 1:
+        print()
+        print("| clients | batch | gzip | " + " | ".join(f"{names[0]} / {n}" for n in names[1:]) + " |")
+        print("|---:|---:|---|" + "---:|" * (len(names) - 1))
+        for conc, batch, gz in cells:
+            def pps(n):
+                rs = sorted(runs.get((n, conc, batch, gz), []), key=lambda r: r["points_per_sec"])
+                return rs[len(rs) // 2]["points_per_sec"] if rs else float("nan")
+            print(f"| {conc} | {batch} | {'on' if gz else 'off'} | " +
+                  " | ".join(f"{pps(names[0]) / pps(n):.2f}x" for n in names[1:]) + " |")
 
 
 if __name__ == "__main__":
