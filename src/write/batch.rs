@@ -589,16 +589,18 @@ mod tests {
     use arrow_array::types::{Float64Type, Int32Type};
 
     /// Tag columns: a value repeated from the previous row, a value seen earlier, a missing tag
-    /// (null) and an escaped value (owned, not borrowed) all come out as written.
+    /// (null, also before the column's first value) and an escaped value (owned, not borrowed)
+    /// all come out as written.
     #[test]
     fn tag_dictionary_values_and_nulls() {
-        let body = "m,h=a,r=x v=1 1\n\
+        let body = "m v=0 0\n\
+                    m,h=a,r=x v=1 1\n\
                     m,h=a,r=y v=2 2\n\
                     m,h=b v=3 3\n\
                     m,h=a,r=x v=4 4\n\
                     m,h=c\\ d,r=x v=5 5\n";
         let w = build(body, "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
-        assert_eq!(w.accepted, 5, "{:?}", w.rejected);
+        assert_eq!(w.accepted, 6, "{:?}", w.rejected);
         let b = &w.batches[0].batch;
         let strings = |name: &str| -> Vec<Option<String>> {
             let d = b.column_by_name(name).unwrap().as_dictionary::<Int32Type>();
@@ -606,8 +608,14 @@ mod tests {
             values.into_iter().map(|v| v.map(str::to_string)).collect()
         };
         let s = |v: &str| Some(v.to_string());
-        assert_eq!(strings("h"), vec![s("a"), s("a"), s("b"), s("a"), s("c d")]);
-        assert_eq!(strings("r"), vec![s("x"), s("y"), None, s("x"), s("x")]);
+        assert_eq!(
+            strings("h"),
+            vec![None, s("a"), s("a"), s("b"), s("a"), s("c d")]
+        );
+        assert_eq!(
+            strings("r"),
+            vec![None, s("x"), s("y"), None, s("x"), s("x")]
+        );
         let h = b.column_by_name("h").unwrap().as_dictionary::<Int32Type>();
         assert_eq!(h.values().len(), 3, "each distinct value once");
     }
