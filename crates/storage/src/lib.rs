@@ -274,9 +274,10 @@ impl Storage {
             metrics.clone(),
         )?;
         let (wal_tx, wal_rx) = mpsc::unbounded_channel();
+        let back = wal_tx.downgrade();
         let wal_thread = std::thread::Builder::new()
             .name("influxgate-wal".into())
-            .spawn(move || writer.run(wal_rx))?;
+            .spawn(move || writer.run(wal_rx, back))?;
 
         let inner = Arc::new(Inner {
             config,
