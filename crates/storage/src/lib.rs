@@ -274,10 +274,9 @@ impl Storage {
             metrics.clone(),
         )?;
         let (wal_tx, wal_rx) = mpsc::unbounded_channel();
-        let back = wal_tx.downgrade();
         let wal_thread = std::thread::Builder::new()
             .name("influxgate-wal".into())
-            .spawn(move || writer.run(wal_rx, back))?;
+            .spawn(move || writer.run(wal_rx))?;
 
         let inner = Arc::new(Inner {
             config,

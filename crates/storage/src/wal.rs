@@ -315,18 +315,6 @@ pub(crate) enum WalCommand {
     },
     /// Commit what is pending, then exit.
     Stop,
-    /// From the sync thread: every group up to `group` is synced (or failed to).
-    Synced {
-        group: u64,
-        result: std::result::Result<(), String>,
-    },
-}
-
-/// An fsync for the WAL's sync thread: everything written to `file` before it was sent,
-/// through group `group`.
-struct SyncJob {
-    file: Arc<File>,
-    group: u64,
 }
 
 pub(crate) enum Outcome {
@@ -345,8 +333,6 @@ pub(crate) enum Outcome {
 enum Slot {
     Entry {
         id: u64,
-        /// The write group its frame went out with (0: not written yet).
-        group: u64,
         /// `None` until its group is written and synced.
         logged: Option<std::result::Result<(), String>>,
         outcome: Option<Outcome>,
@@ -362,7 +348,7 @@ enum Slot {
 pub(crate) struct WalWriter {
     dir: PathBuf,
     segment: u64,
-    file: Arc<File>,
+    file: File,
     offset: u64,
     broken: Option<String>,
     buffer: Arc<Mutex<Buffer>>,
@@ -372,10 +358,6 @@ pub(crate) struct WalWriter {
     queue: VecDeque<Slot>,
     /// Frames received but not written yet.
     frames: Vec<Vec<u8>>,
-    /// The last write group handed to the sync thread, and the last one it reported.
-    issued: u64,
-    synced: u64,
-    sync_tx: Option<std::sync::mpsc::Sender<SyncJob>>,
 }
 
 fn create_segment(dir: &Path, id: u64) -> Result<File> {
@@ -401,7 +383,7 @@ impl WalWriter {
         Ok(Self {
             dir,
             segment,
-            file: Arc::new(file),
+            file,
             offset: MAGIC.len() as u64,
             broken: None,
             buffer,
@@ -409,33 +391,13 @@ impl WalWriter {
             metrics,
             queue: VecDeque::new(),
             frames: Vec::new(),
-            issued: 0,
-            synced: 0,
-            sync_tx: None,
         })
     }
 
-    /// Run until every sender is gone, or `Stop` and every written group synced. The fsyncs
-    /// run on a second thread (`back` reaches this one): an entry whose group is synced is
-    /// resolved and inserted while the next group's fsync is still running, instead of waiting
-    /// behind it (up to a whole fsync of extra latency per write under load).
-    pub(crate) fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<WalCommand>,
-        back: mpsc::WeakUnboundedSender<WalCommand>,
-    ) {
-        let (sync_tx, sync_rx) = std::sync::mpsc::channel();
-        let metrics = self.metrics.clone();
-        let syncer = std::thread::Builder::new()
-            .name("influxgate-wal-sync".into())
-            .spawn(move || sync_thread(sync_rx, back, metrics));
-        match syncer {
-            Ok(_) => self.sync_tx = Some(sync_tx),
-            // Without the thread every group is synced inline.
-            Err(e) => tracing::warn!("WAL sync thread not started, syncing inline: {e}"),
-        }
+    /// Run until every sender is gone or `Stop`.
+    pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WalCommand>) {
         let mut stop = false;
-        while !(stop && self.synced == self.issued) {
+        while !stop {
             let Some(cmd) = rx.blocking_recv() else {
                 break;
             };
@@ -448,7 +410,6 @@ impl WalWriter {
                         self.frames.push(frame);
                         self.queue.push_back(Slot::Entry {
                             id,
-                            group: 0,
                             logged: None,
                             outcome: None,
                         });
@@ -456,7 +417,6 @@ impl WalWriter {
                     WalCommand::Resolve { id, outcome } => self.resolve(id, outcome),
                     WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
                     WalCommand::Stop => stop = true,
-                    WalCommand::Synced { group, result } => self.synced_up_to(group, result),
                 }
                 if group_bytes < MAX_GROUP_BYTES && !stop {
                     next = rx.try_recv().ok();
@@ -479,63 +439,21 @@ impl WalWriter {
         }
     }
 
-    /// Write the frames received so far as one group and have it synced; a failed write marks
-    /// their entries failed at once.
+    /// Write and sync the frames received so far; mark their entries.
     fn flush(&mut self) {
         if self.frames.is_empty() {
             return;
         }
         let frames = std::mem::take(&mut self.frames);
-        let group = self.issued + 1;
-        let written = self.write_group(&frames).map_err(|e| e.to_string());
+        let result = self.write_group(&frames).map_err(|e| e.to_string());
         for slot in self.queue.iter_mut().rev() {
             match slot {
-                Slot::Entry {
-                    group: g, logged, ..
-                } if *g == 0 && logged.is_none() => match &written {
-                    Ok(()) => *g = group,
-                    Err(e) => *logged = Some(Err(e.clone())),
-                },
+                Slot::Entry { logged, .. } if logged.is_none() => *logged = Some(result.clone()),
                 // Earlier groups are marked already.
                 Slot::Entry { .. } => break,
                 Slot::Snapshot { .. } => {}
             }
         }
-        if written.is_err() {
-            return;
-        }
-        self.issued = group;
-        let job = SyncJob {
-            file: self.file.clone(),
-            group,
-        };
-        let inline = match &self.sync_tx {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
-        if let Some(job) = inline {
-            let start = Instant::now();
-            let result = job.file.sync_data().map_err(|e| e.to_string());
-            self.metrics.observe_fsync(start.elapsed());
-            self.synced_up_to(group, result);
-        }
-    }
-
-    /// Groups through `group` are synced (or the sync failed: the page cache can no longer be
-    /// trusted for this segment, so it takes no more writes until the next rotation).
-    fn synced_up_to(&mut self, group: u64, result: std::result::Result<(), String>) {
-        if let Err(e) = &result {
-            self.broken = Some(format!("WAL fsync failed: {e}"));
-        }
-        for slot in self.queue.iter_mut() {
-            match slot {
-                Slot::Entry {
-                    group: g, logged, ..
-                } if *g != 0 && *g <= group && logged.is_none() => *logged = Some(result.clone()),
-                _ => {}
-            }
-        }
-        self.synced = self.synced.max(group);
     }
 
     /// Pop the entries (and snapshots) at the head of the queue that can complete.
@@ -612,7 +530,13 @@ impl WalWriter {
             joined = frames.concat();
             &joined
         };
-        match (&*self.file).write_all(data) {
+        let result = self.file.write_all(data).and_then(|()| {
+            let start = Instant::now();
+            let r = self.file.sync_data();
+            self.metrics.observe_fsync(start.elapsed());
+            r
+        });
+        match result {
             Ok(()) => {
                 self.offset += data.len() as u64;
                 Ok(())
@@ -623,7 +547,7 @@ impl WalWriter {
                 let restored = self
                     .file
                     .set_len(self.offset)
-                    .and_then(|()| (&*self.file).seek(SeekFrom::Start(self.offset)).map(|_| ()))
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.offset)).map(|_| ()))
                     .and_then(|()| self.file.sync_all());
                 if let Err(e2) = restored {
                     self.broken = Some(format!("WAL segment unusable after {e}: {e2}"));
@@ -651,7 +575,7 @@ impl WalWriter {
                     last_segment: self.segment,
                     reply,
                 });
-                self.file = Arc::new(file);
+                self.file = file;
                 self.segment = next;
                 self.offset = MAGIC.len() as u64;
                 self.broken = None;
@@ -659,48 +583,6 @@ impl WalWriter {
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
-        }
-    }
-}
-
-/// The WAL's fsyncs, in order. Jobs queued while one runs were written before the next
-/// starts, so one fsync covers all of them (per file: a rotation starts a new one).
-fn sync_thread(
-    jobs: std::sync::mpsc::Receiver<SyncJob>,
-    back: mpsc::WeakUnboundedSender<WalCommand>,
-    metrics: Arc<Metrics>,
-) {
-    let mut held: Option<SyncJob> = None;
-    loop {
-        let mut job = match held.take() {
-            Some(j) => j,
-            None => match jobs.recv() {
-                Ok(j) => j,
-                Err(_) => return,
-            },
-        };
-        while let Ok(next) = jobs.try_recv() {
-            if Arc::ptr_eq(&next.file, &job.file) {
-                job = next;
-            } else {
-                held = Some(next);
-                break;
-            }
-        }
-        let start = Instant::now();
-        let result = job.file.sync_data().map_err(|e| e.to_string());
-        metrics.observe_fsync(start.elapsed());
-        let Some(tx) = back.upgrade() else {
-            return;
-        };
-        if tx
-            .send(WalCommand::Synced {
-                group: job.group,
-                result,
-            })
-            .is_err()
-        {
-            return;
         }
     }
 }
