@@ -101,7 +101,8 @@ def main():
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--batches", default="1000,5000")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="runs of every cell; the table shows the median run (by points/s)")
+                    help="runs of every cell; the table shows the median run by points/s "
+                         "(of an even number, the upper one)")
     args = ap.parse_args()
     names = args.servers.split(",")
     cells = [(c, b, gz) for c in map(int, args.concurrency.split(","))
@@ -119,14 +120,20 @@ def main():
                 r.update(server=name, concurrency=conc, batch=batch, gzip=gz)
                 runs.setdefault((name, conc, batch, gz), []).append(r)
                 print(json.dumps(r), file=sys.stderr)
+
+    def median_run(name, cell):
+        """The median run of a server in a cell by points/s (of two, the better), or None."""
+        rs = sorted(runs.get((name, *cell), []), key=lambda r: r["points_per_sec"])
+        return rs[len(rs) // 2] if rs else None
+
     print("| server | clients | batch | gzip | points/s | p50 ms | p99 ms | errors | peak RSS MiB |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for name in names:
         for conc, batch, gz in cells:
-            rs = sorted(runs.get((name, conc, batch, gz), []), key=lambda r: r["points_per_sec"])
-            if not rs:
+            r = median_run(name, (conc, batch, gz))
+            if r is None:
                 continue
-            r = rs[len(rs) // 2]
+            rs = runs[(name, conc, batch, gz)]
             print(f"| {name} | {conc} | {batch} | {'on' if gz else 'off'} | {r['points_per_sec']:,.0f} | "
                   f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {max(x['peak_rss_mib'] for x in rs):.0f} |")
     if len(names) > 1:
@@ -135,8 +142,8 @@ def main():
         print("|---:|---:|---|" + "---:|" * (len(names) - 1))
         for conc, batch, gz in cells:
             def pps(n):
-                rs = sorted(runs.get((n, conc, batch, gz), []), key=lambda r: r["points_per_sec"])
-                return rs[len(rs) // 2]["points_per_sec"] if rs else float("nan")
+                r = median_run(n, (conc, batch, gz))
+                return r["points_per_sec"] if r else float("nan")
             print(f"| {conc} | {batch} | {'on' if gz else 'off'} | " +
                   " | ".join(f"{pps(names[0]) / pps(n):.2f}x" for n in names[1:]) + " |")
 
