@@ -77,6 +77,9 @@ pub struct QueryLimits {
     /// Bytes of whole Parquet files kept in memory for scans (see `data_cache`); 0 turns the
     /// cache off.
     pub parquet_cache_bytes: usize,
+    /// Bytes of decoded columns of files kept in memory for scans (see `decoded`); 0 turns
+    /// the cache off.
+    pub decoded_cache_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -85,6 +88,7 @@ impl Default for QueryLimits {
             memory_bytes: 1024 * 1024 * 1024,
             result_bytes: 256 * 1024 * 1024,
             parquet_cache_bytes: 256 * 1024 * 1024,
+            decoded_cache_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -165,6 +169,7 @@ impl Engine {
         let catalog = StorageCatalog::new(storage.clone());
         let shared = catalog.shared();
         shared.data_cache.set_budget(limits.parquet_cache_bytes);
+        shared.decoded.set_budget(limits.decoded_cache_bytes);
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         crate::udf::register_udfs(&ctx);
@@ -314,6 +319,11 @@ impl Engine {
     /// Bytes of Parquet files held in memory for scans now (see `data_cache`).
     pub fn parquet_cache_used(&self) -> usize {
         self.shared.data_cache.used_bytes()
+    }
+
+    /// Bytes of decoded columns held in memory for scans now (see `decoded`).
+    pub fn decoded_cache_used(&self) -> usize {
+        self.shared.decoded.used_bytes()
     }
 
     /// The physical plan of `sql`, indented, for people and tests.

@@ -3,6 +3,7 @@
 
 pub mod data_cache;
 pub mod date_bin;
+pub mod decoded;
 pub mod engine;
 pub mod group_keys;
 pub mod last_rows;

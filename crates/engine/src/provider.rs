@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::data_cache::{DataCachingReaderFactory, ParquetDataCache};
+use crate::decoded::{Decode, DecodedCache, DecodedFile, DecodedScanExec};
 use crate::series_index::{Selection, SeriesIndex};
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -40,6 +41,7 @@ use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
@@ -55,6 +57,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use influxgate_storage::layout::{NANOS_PER_DAY, day_of};
 use influxgate_storage::merge::{align, dedup_sort, last_rows};
 use influxgate_storage::{FileMeta, Storage, StorageError, TIME_COLUMN};
+use object_store::ObjectStore;
 
 /// The URL the storage's object store is registered under in the session.
 pub const STORE_URL: &str = "influxgate://store";
@@ -95,17 +98,27 @@ pub struct ScanStats {
 pub struct Shared {
     /// The stats of the last scan of each table.
     pub stats: Mutex<BTreeMap<(String, String), ScanStats>>,
-    /// `[min, max]` of the `time` column of each file (files never change), from the Parquet
-    /// footer's statistics.
-    time_ranges: Mutex<HashMap<String, (i64, i64)>>,
+    /// What the footer of each file says (files never change).
+    footers: Mutex<HashMap<String, Footer>>,
     /// The [`last_rows`] of each file (files never change), up to [`SUMMARY_BUDGET`] bytes.
     summaries: Mutex<Budgeted<String, RecordBatch>>,
     /// Whole files for the scans (`QueryLimits::parquet_cache_bytes`).
     pub data_cache: Arc<ParquetDataCache>,
+    /// Decoded columns of files for the scans (`QueryLimits::decoded_cache_bytes`).
+    pub decoded: Arc<DecodedCache>,
     /// The [`SeriesIndex`] of each file (files never change; `None`: not grouped by series),
     /// keyed by path and the table's number of tags (tags are only ever added), up to
     /// [`SUMMARY_BUDGET`] bytes.
     series: Mutex<SeriesIndexes>,
+}
+
+/// What a file's footer says, as the scans use it.
+#[derive(Debug, Clone, Copy)]
+struct Footer {
+    /// `[min, max]` of the `time` column, from the statistics; the whole range if unknown.
+    time: (i64, i64),
+    /// Rows of the file; `None` if the footer could not be read.
+    rows: Option<usize>,
 }
 
 /// (path, number of tags) -> the file's series index, if it has one.
@@ -531,14 +544,19 @@ fn window_rows(batch: &RecordBatch, windows: &[(i64, i64)], inside: bool) -> Res
 
 impl MeasurementTable {
     /// `[min, max]` time of a file, from its footer (cached); the whole range if unknown.
+    async fn file_time_range(&self, f: &FileMeta) -> (i64, i64) {
+        self.footer(f).await.time
+    }
+
+    /// What the footer of `f` says, read once and kept.
     // `ParquetObjectReader` is deprecated in favour of custom readers; it is what the storage
     // crate reads files with, and reading one footer is all this needs.
     #[allow(deprecated)]
-    async fn file_time_range(&self, f: &FileMeta) -> (i64, i64) {
+    async fn footer(&self, f: &FileMeta) -> Footer {
         let key = f.path.to_string();
         if let Some(r) = self
             .shared
-            .time_ranges
+            .footers
             .lock()
             .ok()
             .and_then(|m| m.get(&key).copied())
@@ -547,7 +565,7 @@ impl MeasurementTable {
         }
         let (store, _) = self.storage.object_store();
         let mut reader = ParquetObjectReader::new(store, f.path.clone()).with_file_size(f.size);
-        let range = match reader.get_metadata(None).await {
+        let (range, rows) = match reader.get_metadata(None).await {
             Ok(md) => {
                 let mut range = Some((i64::MAX, i64::MIN));
                 for rg in md.row_groups() {
@@ -566,15 +584,18 @@ impl MeasurementTable {
                         _ => range = None,
                     }
                 }
-                range
+                (range, usize::try_from(md.file_metadata().num_rows()).ok())
             }
-            Err(_) => None,
+            Err(_) => (None, None),
         };
-        let range = range.unwrap_or((i64::MIN, i64::MAX));
-        if let Ok(mut m) = self.shared.time_ranges.lock() {
-            m.insert(key, range);
+        let footer = Footer {
+            time: range.unwrap_or((i64::MIN, i64::MAX)),
+            rows,
+        };
+        if let Ok(mut m) = self.shared.footers.lock() {
+            m.insert(key, footer);
         }
-        range
+        footer
     }
 
     /// Whether every row of `f` lies in `[lo, hi]` (by its footer's statistics).
@@ -600,17 +621,12 @@ impl MeasurementTable {
         let pred = conjunction(prune)
             .map(|e| state.create_physical_expr(e, &df_schema))
             .transpose()?;
+        let all = || (0..self.schema.fields().len()).collect::<Vec<_>>();
         let Some(exact) = exact else {
-            return self.parquet_exec(
-                state,
-                files,
-                pred,
-                projection.map(<[_]>::to_vec),
-                partitions,
-            );
+            let read = projection.map_or_else(all, <[_]>::to_vec);
+            return self.scan_exec(state, files, pred, read, partitions);
         };
-        let wanted: Vec<usize> =
-            projection.map_or_else(|| (0..self.schema.fields().len()).collect(), <[_]>::to_vec);
+        let wanted: Vec<usize> = projection.map_or_else(all, <[_]>::to_vec);
         // Read what the projection wants plus what `exact` looks at, then drop the latter.
         let mut read = wanted.clone();
         for c in exact.column_refs() {
@@ -619,7 +635,7 @@ impl MeasurementTable {
                 read.push(i);
             }
         }
-        let scan = self.parquet_exec(state, files, pred, Some(read.clone()), partitions)?;
+        let scan = self.scan_exec(state, files, pred, read.clone(), partitions)?;
         let read_schema = DFSchema::try_from(self.schema.project(&read)?)?;
         let exact = state.create_physical_expr(exact, &read_schema)?;
         let out: Vec<usize> = (0..wanted.len()).collect();
@@ -650,6 +666,10 @@ impl MeasurementTable {
         let skipped = files.len() - chosen.len();
         if chosen.is_empty() {
             return Ok((None, skipped));
+        }
+        // The rows of each file, for the decoded cache's admission (`scan_exec`).
+        for (f, _) in &chosen {
+            self.footer(f).await;
         }
         // With every file indexed the selections apply the tag conditions exactly: no pruning
         // or filtering by them. Otherwise they prune, and are checked row by row.
@@ -938,14 +958,141 @@ impl MeasurementTable {
         projection: Option<Vec<usize>>,
         partitions: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files: Vec<(String, u64, Option<RowSelection>)> = files
+            .iter()
+            .map(|(f, rows)| (f.path.to_string(), f.size, rows.clone()))
+            .collect();
+        self.parquet_reads(state)
+            .exec(&files, predicate, projection, partitions)
+    }
+
+    fn parquet_reads(&self, state: &dyn Session) -> ParquetReads {
+        let (store, _) = self.storage.object_store();
+        ParquetReads {
+            store,
+            metadata: state.runtime_env().cache_manager.get_file_metadata_cache(),
+            data_cache: self.shared.data_cache.clone(),
+            schema: self.schema.clone(),
+        }
+    }
+
+    /// Rows of `f` by its footer, if already known (see [`Self::file_time_range`]).
+    fn known_rows(&self, f: &FileMeta) -> Option<usize> {
+        let m = self.shared.footers.lock().ok()?;
+        m.get(f.path.as_ref()).and_then(|x| x.rows)
+    }
+
+    /// Decoded bytes one row of the table columns `read` takes, roughly (for the decoded
+    /// cache's admission).
+    fn row_bytes(&self, read: &[usize]) -> usize {
+        read.iter()
+            .map(|i| match self.schema.field(*i).data_type() {
+                DataType::Dictionary(k, _) => k.primitive_width().unwrap_or(4),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => 24,
+                DataType::Boolean => 1,
+                t => t.primitive_width().unwrap_or(8),
+            })
+            .sum::<usize>()
+            .max(1)
+    }
+
+    /// A read of `files` (each with its selected rows): files whose columns `read` fit the
+    /// decoded cache are sliced from it ([`DecodedScanExec`]), the others are read from
+    /// Parquet pruned by `predicate`.
+    fn scan_exec(
+        &self,
+        state: &dyn Session,
+        files: &[(&FileMeta, Option<RowSelection>)],
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+        read: Vec<usize>,
+        partitions: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let row_bytes = self.row_bytes(&read);
+        let (decoded, parquet): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|(f, _)| {
+            self.known_rows(f)
+                .is_some_and(|n| self.shared.decoded.admits(n * row_bytes))
+        });
+        let mut children = Vec::new();
+        if !parquet.is_empty() {
+            children.push(self.parquet_exec(
+                state,
+                &parquet,
+                predicate,
+                Some(read.clone()),
+                partitions,
+            )?);
+        }
+        if !decoded.is_empty() {
+            let n = partitions.clamp(1, decoded.len());
+            let mut groups: Vec<Vec<DecodedFile>> = vec![Vec::new(); n];
+            for (i, (f, rows)) in decoded.into_iter().enumerate() {
+                groups[i % n].push(DecodedFile {
+                    path: f.path.to_string(),
+                    size: f.size,
+                    rows: rows.as_ref().map(selected_ranges),
+                });
+            }
+            let reads = self.parquet_reads(state);
+            let decode: Decode = Arc::new(move |f: &DecodedFile, columns: Vec<usize>| {
+                let schema = Arc::new(reads.schema.project(&columns)?);
+                let files = [(f.path.clone(), f.size, None)];
+                Ok((reads.exec(&files, None, Some(columns), 1)?, schema))
+            });
+            children.push(Arc::new(DecodedScanExec::try_new(
+                groups,
+                self.schema.clone(),
+                read,
+                self.shared.decoded.clone(),
+                decode,
+            )?));
+        }
+        if children.len() == 1 {
+            return Ok(children.remove(0));
+        }
+        UnionExec::try_new(children)
+    }
+}
+
+/// The row ranges a selection keeps, in order.
+fn selected_ranges(sel: &RowSelection) -> Vec<std::ops::Range<usize>> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    for s in sel.iter() {
+        if !s.skip && s.row_count > 0 {
+            out.push(at..at + s.row_count);
+        }
+        at += s.row_count;
+    }
+    out
+}
+
+/// What a Parquet scan of a table's files needs besides the files.
+#[derive(Clone)]
+struct ParquetReads {
+    store: Arc<dyn ObjectStore>,
+    metadata: Arc<FileMetadataCache>,
+    data_cache: Arc<ParquetDataCache>,
+    schema: SchemaRef,
+}
+
+impl ParquetReads {
+    /// DataFusion's Parquet scan of `files` (path, size, selected rows).
+    fn exec(
+        &self,
+        files: &[(String, u64, Option<RowSelection>)],
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+        projection: Option<Vec<usize>>,
+        partitions: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         // Footers and page indexes are read once per file and kept in the session's
         // metadata cache (files never change): most of a small query's cost otherwise.
-        let (store, _) = self.storage.object_store();
-        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let factory = DataCachingReaderFactory {
-            inner: Arc::new(CachedParquetFileReaderFactory::new(store.clone(), cache)),
-            store,
-            cache: self.shared.data_cache.clone(),
+            inner: Arc::new(CachedParquetFileReaderFactory::new(
+                self.store.clone(),
+                self.metadata.clone(),
+            )),
+            store: self.store.clone(),
+            cache: self.data_cache.clone(),
         };
         let mut source = ParquetSource::new(self.schema.clone())
             .with_parquet_file_reader_factory(Arc::new(factory));
@@ -961,13 +1108,13 @@ impl MeasurementTable {
         // `partitions == 1` keeps the files' order (oldest writes first), which merging needs.
         let n = partitions.clamp(1, files.len().max(1));
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
-        let mut sorted: Vec<&(&FileMeta, Option<RowSelection>)> = files.iter().collect();
+        let mut sorted: Vec<&(String, u64, Option<RowSelection>)> = files.iter().collect();
         if n > 1 {
             // Largest first, round robin: roughly balanced partitions.
-            sorted.sort_by_key(|(f, _)| std::cmp::Reverse(f.size));
+            sorted.sort_by_key(|(_, size, _)| std::cmp::Reverse(*size));
         }
-        for (i, (f, rows)) in sorted.into_iter().enumerate() {
-            let mut file = PartitionedFile::new(f.path.to_string(), f.size);
+        for (i, (path, size, rows)) in sorted.into_iter().enumerate() {
+            let mut file = PartitionedFile::new(path.clone(), *size);
             if let Some(rows) = rows {
                 // The series index's choice of rows (its tag conditions are then not pruned by).
                 file = file.with_extension(ParquetRowSelection::new(rows.clone()));

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::object_store::ObjectStoreExt;
-use influxgate_engine::Engine;
+use influxgate_engine::{Engine, QueryLimits};
 use influxgate_storage::{Storage, StorageConfig, object_store_from_url};
 
 /// 2024-01-01T00:00:00Z.
@@ -86,6 +86,17 @@ async fn write(f: &Fixture, table: &str, b: RecordBatch) {
         .write("db", vec![(table.to_string(), b)], &[])
         .await
         .unwrap();
+}
+
+/// An engine over the fixture's storage that reads every file from the store as Parquet (no
+/// decoded columns or whole files kept).
+fn parquet_only(f: &Fixture) -> Engine {
+    let limits = QueryLimits {
+        decoded_cache_bytes: 0,
+        parquet_cache_bytes: 0,
+        ..QueryLimits::default()
+    };
+    Engine::with_config(f.storage.clone(), Default::default(), limits)
 }
 
 async fn query(f: &Fixture, sql: &str) -> String {
@@ -319,8 +330,12 @@ async fn time_range_prunes_day_partitions() {
     );
     let plan = f.engine.explain("db", sql).await.unwrap();
     assert_eq!(plan.matches(".parquet").count(), 1, "{plan}");
-    // (DataFusion moves the scan's exact filter into the Parquet reader's row filter.)
-    assert!(plan.contains("predicate="), "{plan}");
+    // (A file read from Parquet: DataFusion moves the scan's exact filter into the reader's
+    // row filter; decoded columns are filtered above the scan.)
+    assert!(
+        plan.contains("predicate=") || plan.contains("FilterExec: time@"),
+        "{plan}"
+    );
     // A time condition the scan cannot answer exactly (OR) still prunes, and DataFusion
     // filters it.
     let sql = r#"SELECT host, usage FROM "db"."cpu" WHERE time = to_timestamp_nanos(1704153600000000000) OR time = to_timestamp_nanos(1704153660000000000) ORDER BY host"#;
@@ -775,7 +790,9 @@ async fn page_indexes_are_cached_with_the_footer() {
 /// already gave it; each Parquet scan evaluates each condition once (and still prunes with it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_predicates_hold_each_condition_once() {
-    let f = open_with_first_file().await;
+    let mut f = open_with_first_file().await;
+    // Files read from Parquet (decoded columns would apply no predicate at all).
+    f.engine = parquet_only(&f);
     // One file wholly inside, one crossing the time range (a FilterExec of the provider's own
     // sits between them and the filter DataFusion pushes down). A field condition: tag
     // conditions are the scan's own (series selections), never pushed down.
@@ -879,8 +896,8 @@ async fn tag_conditions_select_series_of_files() {
         .unwrap();
     let scan = plan
         .lines()
-        .find(|l| l.contains("DataSourceExec") && l.contains(".parquet"))
-        .unwrap_or_else(|| panic!("no Parquet scan in {plan}"));
+        .find(|l| l.contains("ScanExec") && l.contains(".parquet"))
+        .unwrap_or_else(|| panic!("no scan of a file in {plan}"));
     assert!(!scan.contains("predicate="), "{scan}");
     assert!(!plan.contains("FilterExec"), "{plan}");
     // With rows still buffered and a day merged, the same answers.
@@ -961,4 +978,76 @@ async fn statements_other_than_queries_are_refused() {
     // Queries and EXPLAIN still run.
     assert_eq!(query(&f, ALL).await.lines().count(), 7);
     assert!(query(&f, &format!("EXPLAIN {ALL}")).await.contains("plan"));
+}
+
+/// Files read through the decoded-column cache answer exactly as when read from Parquet:
+/// series selections, time ranges crossing files, merged days, new columns, `count(*)`, field
+/// filters; and once decoded, a file's columns are served from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoded_columns_answer_like_parquet() {
+    let mut f = open().await;
+    // No whole files kept: what is served from memory below comes from decoded columns.
+    let limits = QueryLimits {
+        parquet_cache_bytes: 0,
+        ..QueryLimits::default()
+    };
+    f.engine = Engine::with_config(f.storage.clone(), Default::default(), limits);
+    write(&f, "cpu", hosts_batch(&["a", "b", "c"], T0, 40)).await;
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", hosts_batch(&["b", "d"], T0 + DAY, 30)).await;
+    f.storage.flush().await.unwrap();
+    // A later day file with a new column, and rows still buffered that overlap the first day.
+    write(
+        &f,
+        "cpu",
+        batch(
+            vec![
+                ("host", Col::Tag(vec!["a", "e"])),
+                ("rack", Col::Tag(vec!["r9", "r9"])),
+                ("usage", Col::F(vec![Some(-1.0), Some(-2.0)])),
+                ("load", Col::I(vec![Some(7), None])),
+            ],
+            vec![T0 + 2 * DAY, T0 + 2 * DAY + SEC],
+        ),
+    )
+    .await;
+    f.storage.flush().await.unwrap();
+    write(&f, "cpu", hosts_batch(&["a"], T0 + 5 * SEC, 3)).await;
+    let parquet = parquet_only(&f);
+    let sqls = [
+        r#"SELECT * FROM "db"."cpu" ORDER BY host, time"#,
+        r#"SELECT host, usage FROM "db"."cpu" WHERE host = 'b' ORDER BY time"#,
+        r#"SELECT count(*) AS n FROM "db"."cpu""#,
+        r#"SELECT count(*) AS n FROM "db"."cpu" WHERE host IN ('a', 'd')"#,
+        r#"SELECT host, time, usage, load FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704067210000000000) AND time < to_timestamp_nanos(1704153615000000000) ORDER BY host, time"#,
+        r#"SELECT host, max(usage) AS m, sum(load) AS l FROM "db"."cpu" WHERE usage > 5 GROUP BY host ORDER BY host"#,
+        r#"SELECT rack, count(usage) AS n FROM "db"."cpu" WHERE host <> 'c' GROUP BY rack ORDER BY rack"#,
+        // The days without buffered rows: files read directly, nothing merged.
+        r#"SELECT * FROM "db"."cpu" WHERE time >= to_timestamp_nanos(1704153600000000000) ORDER BY host, time"#,
+    ];
+    let mut answers = Vec::new();
+    for sql in sqls {
+        let want = pretty_format_batches(&parquet.sql("db", sql).await.unwrap())
+            .unwrap()
+            .to_string();
+        let got = query(&f, sql).await;
+        assert_eq!(got, want, "{sql}");
+        answers.push(want);
+    }
+    assert!(answers[2].contains("| 182 |"), "{}", answers[2]);
+    let plan = f.engine.explain("db", sqls[1]).await.unwrap();
+    assert!(plan.contains("DecodedScanExec"), "{plan}");
+    assert!(f.engine.decoded_cache_used() > 0);
+    // Files read directly are served from memory now: their bytes in the store no longer
+    // matter (the first day, merged with buffered rows, is read from Parquet).
+    let (store, _) = f.storage.object_store();
+    for file in f.storage.list_files("db", "cpu") {
+        if file.day > T0 / DAY {
+            ObjectStoreExt::delete(&store, &file.path).await.unwrap();
+        }
+    }
+    let (sql, want) = (sqls[7], &answers[7]);
+    assert!(want.contains("| e    | r9   |"), "{want}");
+    assert_eq!(&query(&f, sql).await, want, "{sql}");
+    assert!(parquet.sql("db", sql).await.is_err(), "the files are gone");
 }

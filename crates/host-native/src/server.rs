@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// 0 turns the cache off.
     #[arg(long, default_value_t = QueryLimits::default().parquet_cache_bytes, env = "INFLUXGATE_PARQUET_CACHE_BYTES")]
     pub parquet_cache_bytes: usize,
+    /// Bytes of decoded columns of Parquet files kept in memory for queries (least recently
+    /// used out first; a file needing more than a quarter is read from Parquet each time);
+    /// 0 turns the cache off.
+    #[arg(long, default_value_t = QueryLimits::default().decoded_cache_bytes, env = "INFLUXGATE_DECODED_CACHE_BYTES")]
+    pub decoded_cache_bytes: usize,
     /// Stop a statement that runs longer than this (seconds); 0 lets it run.
     #[arg(long, default_value_t = 60, env = "INFLUXGATE_QUERY_TIMEOUT_SECS")]
     pub query_timeout_secs: u64,
@@ -226,6 +231,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         memory_bytes: args.query_memory_bytes,
         result_bytes: args.query_result_bytes,
         parquet_cache_bytes: args.parquet_cache_bytes,
+        decoded_cache_bytes: args.decoded_cache_bytes,
     };
     let engine = Engine::from_env(storage.clone(), limits)
         .map_err(|e| format!("bad DATAFUSION_* setting in the environment: {e}"))?;
