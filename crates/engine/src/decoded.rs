@@ -5,8 +5,10 @@
 //! Parquet pages again (lz4, page headers, buffer zeroing and copies were about a third of a
 //! one-host `mean()`; BENCHMARKS.md, Queries, session 16). Columns are kept per (file,
 //! column), least recently used out first, within `QueryLimits::decoded_cache_bytes`; a file
-//! whose projected columns would take more than a quarter of the budget is read from Parquet
-//! as before (the provider decides, see [`DecodedCache::admits`]).
+//! whose projected columns would take more than a quarter of the budget, or past half of it
+//! for the whole scan, is read from Parquet as before (the provider decides, see
+//! [`DecodedCache::admits`]). The price: the first query of a file decodes whole columns,
+//! where Parquet would decode only the pages of the series it selects.
 //!
 //! [`DecodedScanExec`] reads a list of files (each with the row ranges its series index chose)
 //! from the cache, decoding the columns it lacks through the Parquet scan and keeping them. It
@@ -66,10 +68,12 @@ impl DecodedCache {
         self.state.lock().map(|s| s.used).unwrap_or(0)
     }
 
-    /// Whether columns of about `bytes` decoded bytes (one file's share of a scan) are worth
-    /// keeping: at most a quarter of the budget, so one file cannot flush the others.
-    pub fn admits(&self, bytes: usize) -> bool {
-        bytes <= self.budget.load(Ordering::Relaxed) / 4
+    /// Whether one file's columns of about `bytes` decoded bytes, in a scan whose files so far
+    /// (this one included) take `scan_bytes`, are worth keeping: at most a quarter of the
+    /// budget for the file, so one file cannot flush the others, and half for the scan.
+    pub fn admits(&self, bytes: usize, scan_bytes: usize) -> bool {
+        let budget = self.budget.load(Ordering::Relaxed);
+        bytes <= budget / 4 && scan_bytes <= budget / 2
     }
 
     fn get(&self, path: &str, column: &str) -> Option<ArrayRef> {
@@ -363,7 +367,11 @@ mod tests {
         let c = DecodedCache::default();
         let size = ints(100).get_array_memory_size();
         c.set_budget(size * 2 + size / 2);
-        assert!(c.admits(size / 2) && !c.admits(size));
+        assert!(c.admits(size / 2, size) && !c.admits(size, size));
+        assert!(
+            !c.admits(size / 2, size * 2),
+            "the scan as a whole takes half at most"
+        );
         c.insert("a", "x", ints(100));
         c.insert("b", "x", ints(100));
         assert!(c.get("a", "x").is_some()); // a is now newer than b

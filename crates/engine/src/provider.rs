@@ -1008,9 +1008,16 @@ impl MeasurementTable {
         partitions: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let row_bytes = self.row_bytes(&read);
+        // Files in order until their columns would take half the budget: a scan larger than
+        // the cache would only evict its own columns again (and decode whole columns where
+        // Parquet reads the selected pages); the rest is read from Parquet.
+        let mut total = 0usize;
         let (decoded, parquet): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|(f, _)| {
-            self.known_rows(f)
-                .is_some_and(|n| self.shared.decoded.admits(n * row_bytes))
+            let Some(bytes) = self.known_rows(f).map(|n| n.saturating_mul(row_bytes)) else {
+                return false;
+            };
+            total = total.saturating_add(bytes);
+            self.shared.decoded.admits(bytes, total)
         });
         let mut children = Vec::new();
         if !parquet.is_empty() {

@@ -1037,6 +1037,18 @@ async fn decoded_columns_answer_like_parquet() {
     assert!(answers[2].contains("| 182 |"), "{}", answers[2]);
     let plan = f.engine.explain("db", sqls[1]).await.unwrap();
     assert!(plan.contains("DecodedScanExec"), "{plan}");
+    // Files whose columns do not fit the budget are read from Parquet, with the same answers.
+    let small = QueryLimits {
+        decoded_cache_bytes: 4096,
+        ..QueryLimits::default()
+    };
+    let small = Engine::with_config(f.storage.clone(), Default::default(), small);
+    let plan = small.explain("db", sqls[0]).await.unwrap();
+    assert!(plan.contains("DataSourceExec"), "{plan}");
+    for (sql, want) in sqls.iter().zip(&answers) {
+        let got = pretty_format_batches(&small.sql("db", sql).await.unwrap()).unwrap();
+        assert_eq!(&got.to_string(), want, "{sql}");
+    }
     assert!(f.engine.decoded_cache_used() > 0);
     // Files read directly are served from memory now: their bytes in the store no longer
     // matter (the first day, merged with buffered rows, is read from Parquet).
