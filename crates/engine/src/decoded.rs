@@ -189,8 +189,8 @@ fn slices(
     rows: Option<&[Range<usize>]>,
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>> {
-    let whole = [0..file_rows];
-    let ranges = rows.unwrap_or(&whole);
+    let whole = 0..file_rows;
+    let ranges = rows.unwrap_or(std::slice::from_ref(&whole));
     let mut out = Vec::new();
     for r in ranges {
         let end = r.end.min(file_rows);
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(all[0].num_rows(), 10);
         // No column (count(*)): batches still carry their row counts.
         let empty = Arc::new(Schema::empty());
-        let b = slices(&empty, &[], 10, Some(&[2..7]), 4).unwrap();
+        let b = slices(&empty, &[], 10, Some(std::slice::from_ref(&(2..7))), 4).unwrap();
         assert_eq!(
             b.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
             vec![4, 1]
