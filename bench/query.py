@@ -5,7 +5,8 @@ Loads `--points` field values (default 10,000,000: 100 hosts x 10 fields at 10 s
 1,000,000 lines spread over ~28 hours, two calendar days) into influxgate (`target/release/
 influxgate` or $INFLUXGATE_BIN) and InfluxDB 1.x (`influxd`) in the same run, with gzip-compressed
 line-protocol batches from a few concurrent writers, waits until influxgate has persisted its
-write buffer to Parquet (the steady state: the buffer only holds the last minute), then times
+write buffer to Parquet (the steady state: the buffer only holds the last minute) and until
+both servers are idle (InfluxDB compacts for a while after a load), then times
 each query through `/query` (JSON, epoch=ms; the median of --runs after one warm-up):
 
   - mean() GROUP BY time(1m) over one day for one host
@@ -178,6 +179,30 @@ def wait_persisted(srv, timeout):
     return False
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def wait_idle(servers, timeout, busy=0.05):
+    """Wait until every server is idle: under `busy` CPU seconds per second over one second.
+    InfluxDB compacts its TSM files for a while after a load; timed queries of either server
+    then share the two cores with it, which moved the figures by up to 2x between runs."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        before = [cpu_seconds(s.proc.pid) for s in servers]
+        time.sleep(1)
+        used = [cpu_seconds(s.proc.pid) - b for s, b in zip(servers, before)]
+        if all(u < busy for u in used):
+            return True
+    return False
+
+
 def queries(steps, hosts):
     day0 = "2024-01-01T00:00:00Z"
     end = BASE + steps * 10
@@ -254,6 +279,9 @@ def main():
                 ok = wait_persisted(srv, args.persist_timeout)
                 files = metric(srv, "influxgate_parquet_files")
                 print(f"influxgate: buffer persisted: {ok}, {files} files", file=sys.stderr)
+        t = time.time()
+        idle = wait_idle(servers, args.persist_timeout)
+        print(f"servers idle: {idle} after {time.time() - t:.0f} s", file=sys.stderr)
         results = {}
         time_queries(servers, steps, args, results)
         if "influxgate" in [s.name for s in servers] and args.compacted:
