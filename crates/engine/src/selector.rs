@@ -393,6 +393,8 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        // A partition that saw no row still has its one (empty) group to hand on.
+        self.0.update_batch(&[], &[], None, 1).ok();
         let state = self.0.state(EmitTo::All)?;
         state
             .iter()
@@ -517,4 +519,34 @@ fn rewrite_expr(e: &Expr, schema: &DFSchema) -> Result<Option<Expr>> {
         None,
     ));
     Ok(Some(call.alias(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, Float64Array};
+
+    fn one_group() -> OneGroup {
+        let s = Selector::new(true, false);
+        OneGroup(s.groups(&DataType::Float64, &DataType::Int64).unwrap())
+    }
+
+    /// A partial aggregate over a partition without rows hands on an empty state (it used to
+    /// index an empty array and panic), and merging it changes nothing.
+    #[test]
+    fn the_state_of_a_group_without_rows_is_empty() {
+        let mut empty = one_group();
+        let state = empty.state().unwrap();
+        assert_eq!(state.len(), 3);
+        assert!(state[1].is_null(), "no key: {state:?}");
+        let mut full = one_group();
+        let out: ArrayRef = Arc::new(Float64Array::from(vec![1.5, 2.5]));
+        let key: ArrayRef = Arc::new(Int64Array::from(vec![10, 20]));
+        full.update_batch(&[out, key]).unwrap();
+        let arrays: Vec<ArrayRef> = state.iter().map(|v| v.to_array().unwrap()).collect();
+        full.merge_batch(&arrays).unwrap();
+        assert_eq!(full.evaluate().unwrap(), ScalarValue::Float64(Some(2.5)));
+        assert!(one_group().evaluate().unwrap().is_null());
+        assert!(arrays[0].is_null(0));
+    }
 }
