@@ -32,8 +32,10 @@ enum Kind {
     /// `influx_percentile(x, p)`: nearest rank as InfluxDB: sort ascending, take element
     /// `floor(n * p / 100 + 0.5) - 1`; out of range gives null.
     Percentile,
-    /// `influx_percentile_at(x, other, p)`: `other` at the point `influx_percentile` picks
-    /// (its time, or a field riding along with the selector).
+    /// `influx_percentile_at(x, other, time, p)`: `other` at the point `influx_percentile`
+    /// picks (its time, or a field riding along with the selector); of equal values the
+    /// earliest point, as InfluxDB reading a series in time order, whatever order the rows
+    /// come in (files of a day are scanned in no particular order).
     PercentileAt,
     /// `influx_integral(x, time, unit_ns)`: trapezoidal area under the points in time order,
     /// divided by the unit (InfluxDB's integral() without interpolation at window edges).
@@ -52,7 +54,8 @@ impl Collect {
         let n = match kind {
             Kind::Mode => 1,
             Kind::Percentile => 2,
-            Kind::PercentileAt | Kind::Integral => 3,
+            Kind::Integral => 3,
+            Kind::PercentileAt => 4,
         };
         Collect {
             kind,
@@ -135,11 +138,19 @@ impl Gather {
     }
 
     /// Row indices sorted by the first argument's value (stable: equal values keep input
-    /// order).
-    fn sorted(&self) -> Vec<usize> {
+    /// order), equal values by `time` when given.
+    fn sorted(&self, time: Option<usize>) -> Vec<usize> {
         let v = &self.columns[0];
         let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[a].partial_cmp(&v[b]).unwrap_or(std::cmp::Ordering::Equal));
+        let cmp = |a: &ScalarValue, b: &ScalarValue| {
+            a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
+        };
+        idx.sort_by(|&a, &b| {
+            cmp(&v[a], &v[b]).then_with(|| match time {
+                Some(t) => cmp(&self.columns[t][a], &self.columns[t][b]),
+                None => std::cmp::Ordering::Equal,
+            })
+        });
         idx
     }
 
@@ -193,7 +204,7 @@ impl Accumulator for Gather {
         }
         match self.kind {
             Kind::Mode => {
-                let idx = self.sorted();
+                let idx = self.sorted(None);
                 let v = &self.columns[0];
                 let (mut best, mut best_len) = (idx[0], 0usize);
                 let mut i = 0;
@@ -211,7 +222,8 @@ impl Accumulator for Gather {
                 Ok(v[best].clone())
             }
             Kind::Percentile | Kind::PercentileAt => {
-                let idx = self.sorted();
+                let time = (self.kind == Kind::PercentileAt).then_some(2);
+                let idx = self.sorted(time);
                 let Some(i) = self.percentile_index(n)? else {
                     return Ok(null);
                 };
@@ -372,5 +384,37 @@ impl TableFunctionImpl for EmptyLastRows {
             .get(&(db.to_owned(), table.to_owned()))
             .cloned()
             .ok_or_else(|| DataFusionError::Plan(format!("table '{db}.{table}' not found")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+
+    /// Of equal values `influx_percentile_at` picks the earliest point, whatever the order
+    /// of the rows (files of a day are scanned in no particular order).
+    #[test]
+    fn percentile_ties_go_to_the_earliest_point() {
+        let new = || Gather {
+            kind: Kind::PercentileAt,
+            types: vec![],
+            columns: vec![Vec::new(); 4],
+            return_type: DataType::Utf8,
+        };
+        let x: ArrayRef = Arc::new(Float64Array::from(vec![5.0, 1.0, 5.0, 5.0]));
+        let other: ArrayRef = Arc::new(StringArray::from(vec!["late", "low", "early", "mid"]));
+        let time: ArrayRef = Arc::new(Int64Array::from(vec![30, 10, 5, 20]));
+        let p: ArrayRef = Arc::new(Int64Array::from(vec![90; 4]));
+        let mut g = new();
+        g.update_batch(&[x.clone(), other.clone(), time.clone(), p.clone()])
+            .unwrap();
+        // n = 4, rank floor(4 * 0.9 + 0.5) - 1 = 3: the last of the sorted values, a tie of
+        // three 5.0s ordered by time: 5 (early), 20, 30.
+        assert_eq!(g.evaluate().unwrap(), ScalarValue::from("late"));
+        let p50: ArrayRef = Arc::new(Int64Array::from(vec![50; 4]));
+        let mut g = new();
+        g.update_batch(&[x, other, time, p50]).unwrap();
+        assert_eq!(g.evaluate().unwrap(), ScalarValue::from("early"));
     }
 }

@@ -815,7 +815,8 @@ fn aggregate(
         Ok(if c.name == "percentile" {
             agg(
                 "influx_percentile_at",
-                vec![x, f.clone(), percentile_arg(c)?],
+                // Time breaks ties between equal values (the earliest point, as InfluxDB).
+                vec![x, f.clone(), col("time"), percentile_arg(c)?],
                 false,
                 vec![],
                 None,
