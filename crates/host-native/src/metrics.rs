@@ -98,6 +98,27 @@ impl Metrics {
     }
 }
 
+/// The query engine's in-memory caches in Prometheus text: bytes of whole Parquet files and
+/// of decoded columns held now (bounded by `--parquet-cache-bytes` / `--decoded-cache-bytes`).
+pub fn cache_text(parquet_bytes: usize, decoded_bytes: usize) -> String {
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "influxgate_query_parquet_cache_bytes",
+            "Bytes of whole Parquet files kept in memory for queries.",
+            parquet_bytes,
+        ),
+        (
+            "influxgate_query_decoded_cache_bytes",
+            "Bytes of decoded columns kept in memory for queries.",
+            decoded_bytes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    }
+    out
+}
+
 /// The storage's metrics in Prometheus text.
 pub fn storage_text(m: &influxgate_storage::StorageMetrics) -> String {
     let mut out = String::new();
@@ -209,5 +230,13 @@ mod tests {
         assert!(text.contains("influxgate_write_duration_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("influxgate_write_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("influxgate_write_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn renders_the_cache_gauges() {
+        let text = Metrics::default().render(&cache_text(1234, 5678));
+        assert!(text.contains("# TYPE influxgate_query_parquet_cache_bytes gauge\n"));
+        assert!(text.contains("\ninfluxgate_query_parquet_cache_bytes 1234\n"));
+        assert!(text.contains("\ninfluxgate_query_decoded_cache_bytes 5678\n"));
     }
 }

@@ -431,10 +431,14 @@ async fn respond(
         Action::Metrics => Response {
             status: 200,
             headers: vec![("Content-Type", "text/plain; version=0.0.4".to_string())],
-            body: state
-                .metrics
-                .render(&crate::metrics::storage_text(&state.storage.metrics()))
-                .into_bytes(),
+            body: {
+                let mut extra = crate::metrics::storage_text(&state.storage.metrics());
+                extra.push_str(&crate::metrics::cache_text(
+                    state.engine.parquet_cache_used(),
+                    state.engine.decoded_cache_used(),
+                ));
+                state.metrics.render(&extra).into_bytes()
+            },
         },
         Action::Playground => {
             crate::playground::response(path).unwrap_or_else(|| Response::error(&Error::NotFound))
