@@ -23,7 +23,8 @@ import tempfile
 from peers import free_port, start_influxd, wait_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/influxgate")
+DEFAULT_BIN = os.path.join(ROOT, "target/release/influxgate")
+BIN = DEFAULT_BIN  # --bin
 LOADGEN = os.path.join(ROOT, "target/release/examples/loadgen")
 TOKEN = "bench-token"
 
@@ -94,7 +95,10 @@ def run_cell(name, args, conc, batch, gz):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.environ.get("INFLUXGATE_BIN") or DEFAULT_BIN,
+                    help="the influxgate binary (default target/release/influxgate)")
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--max-requests", type=int, default=4000)
     ap.add_argument("--servers", default="influxgate,influxdb,victoriametrics")
@@ -104,6 +108,7 @@ def main():
                     help="runs of every cell; the table shows the median run by points/s "
                          "(of an even number, the upper one)")
     args = ap.parse_args()
+    BIN = args.bin
     names = args.servers.split(",")
     cells = [(c, b, gz) for c in map(int, args.concurrency.split(","))
              for b in map(int, args.batches.split(",")) for gz in (False, True)]
