@@ -189,7 +189,7 @@ fn series_ranks(
         return Ok((vec![0; n], usize::from(n > 0)));
     }
     if let Some(codes) = dictionary_codes(tag_cols, n) {
-        return Ok(dense_ranks(&codes));
+        return Ok(dense_ranks(codes.into_iter()));
     }
     row_ranks(tag_cols, sort_fields, n)
 }
@@ -239,28 +239,30 @@ fn dictionary_codes(tag_cols: &[ArrayRef], n: usize) -> Option<Vec<u64>> {
     Some(codes)
 }
 
-/// Dense ranks of `codes` (0 for the smallest), and the number of distinct codes.
-fn dense_ranks(codes: &[u64]) -> (Vec<u32>, usize) {
-    let mut ids: HashMap<u64, u32, foldhash::fast::RandomState> = HashMap::default();
-    let mut distinct: Vec<u64> = Vec::new();
-    let mut out = Vec::with_capacity(codes.len());
+/// Dense ranks of `keys` (0 for the smallest), and the number of distinct keys.
+fn dense_ranks<K: std::hash::Hash + Ord + Copy>(
+    keys: impl ExactSizeIterator<Item = K>,
+) -> (Vec<u32>, usize) {
+    let mut ids: HashMap<K, u32, foldhash::fast::RandomState> = HashMap::default();
+    let mut distinct: Vec<K> = Vec::new();
+    let mut out = Vec::with_capacity(keys.len());
     // Rows of a series usually come together: compare with the previous row first.
-    let mut prev: Option<(u64, u32)> = None;
-    for &code in codes {
+    let mut prev: Option<(K, u32)> = None;
+    for key in keys {
         let id = match prev {
-            Some((c, id)) if c == code => id,
-            _ => *ids.entry(code).or_insert_with(|| {
-                distinct.push(code);
+            Some((k, id)) if k == key => id,
+            _ => *ids.entry(key).or_insert_with(|| {
+                distinct.push(key);
                 distinct.len() as u32 - 1
             }),
         };
-        prev = Some((code, id));
+        prev = Some((key, id));
         out.push(id);
     }
-    let mut by_code: Vec<u32> = (0..distinct.len() as u32).collect();
-    by_code.sort_unstable_by_key(|id| distinct[*id as usize]);
+    let mut by_key: Vec<u32> = (0..distinct.len() as u32).collect();
+    by_key.sort_unstable_by_key(|id| distinct[*id as usize]);
     let mut rank = vec![0u32; distinct.len()];
-    for (r, id) in by_code.iter().enumerate() {
+    for (r, id) in by_key.iter().enumerate() {
         rank[*id as usize] = r as u32;
     }
     out.iter_mut().for_each(|id| *id = rank[*id as usize]);
@@ -274,31 +276,7 @@ fn row_ranks(
     n: usize,
 ) -> Result<(Vec<u32>, usize)> {
     let rows = RowConverter::new(sort_fields)?.convert_columns(tag_cols)?;
-    let mut ids: HashMap<&[u8], u32, foldhash::fast::RandomState> = HashMap::default();
-    let mut keys: Vec<&[u8]> = Vec::new();
-    let mut out = Vec::with_capacity(n);
-    // Rows of a series usually come together: compare with the previous row first.
-    let mut prev: Option<(&[u8], u32)> = None;
-    for i in 0..n {
-        let key = rows.row(i).data();
-        let id = match prev {
-            Some((k, id)) if k == key => id,
-            _ => *ids.entry(key).or_insert_with(|| {
-                keys.push(key);
-                keys.len() as u32 - 1
-            }),
-        };
-        prev = Some((key, id));
-        out.push(id);
-    }
-    let mut by_key: Vec<u32> = (0..keys.len() as u32).collect();
-    by_key.sort_unstable_by(|a, b| keys[*a as usize].cmp(keys[*b as usize]));
-    let mut rank = vec![0u32; keys.len()];
-    for (r, id) in by_key.iter().enumerate() {
-        rank[*id as usize] = r as u32;
-    }
-    out.iter_mut().for_each(|id| *id = rank[*id as usize]);
-    Ok((out, keys.len()))
+    Ok(dense_ranks((0..n).map(|i| rows.row(i).data())))
 }
 
 /// The rows of `batch` that hold, for some series, the latest non-null value of some field
@@ -595,7 +573,7 @@ mod props {
             let fields: Vec<SortField> =
                 tag_cols.iter().map(|c| SortField::new(c.data_type().clone())).collect();
             let codes = dictionary_codes(&tag_cols, 40).expect("dictionaries of strings");
-            prop_assert_eq!(dense_ranks(&codes), row_ranks(&tag_cols, fields, 40).unwrap());
+            prop_assert_eq!(dense_ranks(codes.into_iter()), row_ranks(&tag_cols, fields, 40).unwrap());
         }
 
         /// The sorted, deduplicated batch equals a model: a map from (tags, time) in sort order
