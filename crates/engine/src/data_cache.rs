@@ -7,12 +7,10 @@
 //! a file larger than a quarter of the budget is never kept and is read by ranges as before.
 //! InfluxDB 3 keeps a similar in-memory cache of recent Parquet files.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::lru::ByteLru;
 use bytes::Bytes;
 use datafusion::common::Result;
 use datafusion::datasource::listing::PartitionedFile;
@@ -29,72 +27,32 @@ use object_store::{ObjectStore, ObjectStoreExt};
 /// The cache: whole files by path, least recently used out first.
 #[derive(Debug, Default)]
 pub struct ParquetDataCache {
-    budget: AtomicUsize,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    /// Path -> (bytes, last use).
-    files: HashMap<Path, (Bytes, u64)>,
-    used: usize,
-    clock: u64,
+    files: ByteLru<Path, Bytes>,
 }
 
 impl ParquetDataCache {
     /// Change the budget (0 turns the cache off); files over it leave at the next insert.
     pub fn set_budget(&self, bytes: usize) {
-        self.budget.store(bytes, Ordering::Relaxed);
+        self.files.set_budget(bytes);
     }
 
     /// Bytes held now.
     pub fn used_bytes(&self) -> usize {
-        self.state.lock().map(|s| s.used).unwrap_or(0)
+        self.files.used_bytes()
     }
 
     /// Whether a file of `size` bytes would be kept.
     fn admits(&self, size: u64) -> bool {
-        let budget = self.budget.load(Ordering::Relaxed) as u64;
-        size > 0 && size <= budget / 4
+        size > 0 && size <= self.files.budget() as u64 / 4
     }
 
     fn get(&self, path: &Path) -> Option<Bytes> {
-        let mut s = self.state.lock().ok()?;
-        s.clock += 1;
-        let now = s.clock;
-        let (bytes, used) = s.files.get_mut(path)?;
-        *used = now;
-        Some(bytes.clone())
+        self.files.get(path)
     }
 
     fn insert(&self, path: Path, bytes: Bytes) {
-        let budget = self.budget.load(Ordering::Relaxed);
-        let Ok(mut s) = self.state.lock() else {
-            return;
-        };
-        if let Some((old, _)) = s.files.remove(&path) {
-            s.used -= old.len();
-        }
-        // Evict by age until the file fits (a linear scan: the cache holds few, large entries).
-        while s.used + bytes.len() > budget {
-            let Some(oldest) = s
-                .files
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(p, _)| p.clone())
-            else {
-                break;
-            };
-            if let Some((old, _)) = s.files.remove(&oldest) {
-                s.used -= old.len();
-            }
-        }
-        if s.used + bytes.len() <= budget {
-            s.clock += 1;
-            let now = s.clock;
-            s.used += bytes.len();
-            s.files.insert(path, (bytes, now));
-        }
+        let size = bytes.len();
+        self.files.insert(path, bytes, size);
     }
 }
 

@@ -15,11 +15,9 @@
 //! applies no predicate: what the provider reports `Exact` is applied above it (`FilterExec`)
 //! or by the row ranges, and DataFusion applies the `Inexact` filters itself.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::concat;
@@ -37,84 +35,41 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-/// (file path, column name).
-type Key = (String, String);
+use crate::lru::ByteLru;
 
-/// The cache: decoded columns by file and name, least recently used out first.
+/// The cache: decoded columns by (file path, column name), least recently used out first.
 #[derive(Debug, Default)]
 pub struct DecodedCache {
-    budget: AtomicUsize,
-    state: Mutex<Lru>,
-}
-
-#[derive(Debug, Default)]
-struct Lru {
-    /// Key -> (column, bytes, last use).
-    columns: HashMap<Key, (ArrayRef, usize, u64)>,
-    /// Last use -> key: the eviction order.
-    by_use: BTreeMap<u64, Key>,
-    used: usize,
-    clock: u64,
+    columns: ByteLru<(String, String), ArrayRef>,
 }
 
 impl DecodedCache {
     /// Change the budget (0 turns the cache off); columns over it leave at the next insert.
     pub fn set_budget(&self, bytes: usize) {
-        self.budget.store(bytes, Ordering::Relaxed);
+        self.columns.set_budget(bytes);
     }
 
     /// Bytes held now.
     pub fn used_bytes(&self) -> usize {
-        self.state.lock().map(|s| s.used).unwrap_or(0)
+        self.columns.used_bytes()
     }
 
     /// Whether one file's columns of about `bytes` decoded bytes, in a scan whose files so far
     /// (this one included) take `scan_bytes`, are worth keeping: at most a quarter of the
     /// budget for the file, so one file cannot flush the others, and half for the scan.
     pub fn admits(&self, bytes: usize, scan_bytes: usize) -> bool {
-        let budget = self.budget.load(Ordering::Relaxed);
+        let budget = self.columns.budget();
         bytes <= budget / 4 && scan_bytes <= budget / 2
     }
 
     fn get(&self, path: &str, column: &str) -> Option<ArrayRef> {
-        let mut guard = self.state.lock().ok()?;
-        let s = &mut *guard;
-        let key = (path.to_string(), column.to_string());
-        let (array, _, used) = s.columns.get_mut(&key)?;
-        let array = array.clone();
-        s.clock += 1;
-        let old = std::mem::replace(used, s.clock);
-        s.by_use.remove(&old);
-        s.by_use.insert(s.clock, key);
-        Some(array)
+        self.columns.get(&(path.to_string(), column.to_string()))
     }
 
     fn insert(&self, path: &str, column: &str, array: ArrayRef) {
-        let budget = self.budget.load(Ordering::Relaxed);
         let size = array.get_array_memory_size();
-        let Ok(mut guard) = self.state.lock() else {
-            return;
-        };
-        let s = &mut *guard;
-        let key = (path.to_string(), column.to_string());
-        if let Some((_, bytes, used)) = s.columns.remove(&key) {
-            s.used -= bytes;
-            s.by_use.remove(&used);
-        }
-        while s.used + size > budget {
-            let Some((_, oldest)) = s.by_use.pop_first() else {
-                break;
-            };
-            if let Some((_, bytes, _)) = s.columns.remove(&oldest) {
-                s.used -= bytes;
-            }
-        }
-        if s.used + size <= budget {
-            s.clock += 1;
-            s.used += size;
-            s.by_use.insert(s.clock, key.clone());
-            s.columns.insert(key, (array, size, s.clock));
-        }
+        self.columns
+            .insert((path.to_string(), column.to_string()), array, size);
     }
 }
 
@@ -234,16 +189,17 @@ async fn columns(
         .iter()
         .map(|i| cache.get(&file.path, name(*i)))
         .collect();
-    let missing: Vec<usize> = probe
+    // (position in `probe`, table column) of the columns to decode.
+    let missing: Vec<(usize, usize)> = probe
         .iter()
-        .zip(&found)
-        .filter(|(_, a)| a.is_none())
-        .map(|(i, _)| *i)
+        .enumerate()
+        .filter(|(at, _)| found[*at].is_none())
+        .map(|(at, i)| (at, *i))
         .collect();
     if !missing.is_empty() {
-        let (plan, schema) = decode(file, missing.clone())?;
+        let (plan, schema) = decode(file, missing.iter().map(|(_, i)| *i).collect())?;
         let batches = collect(plan, ctx).await?;
-        for (k, i) in missing.iter().enumerate() {
+        for (k, (at, i)) in missing.into_iter().enumerate() {
             let parts: Vec<&dyn datafusion::arrow::array::Array> =
                 batches.iter().map(|b| b.column(k).as_ref()).collect();
             let array = if parts.is_empty() {
@@ -251,8 +207,7 @@ async fn columns(
             } else {
                 concat(&parts)?
             };
-            cache.insert(&file.path, name(*i), array.clone());
-            let at = probe.iter().position(|p| p == i).unwrap_or_default();
+            cache.insert(&file.path, name(i), array.clone());
             found[at] = Some(array);
         }
     }

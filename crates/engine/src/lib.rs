@@ -7,6 +7,7 @@ pub mod decoded;
 pub mod engine;
 pub mod group_keys;
 pub mod last_rows;
+mod lru;
 mod plan_cache;
 pub mod provider;
 pub mod scan_predicates;

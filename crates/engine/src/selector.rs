@@ -375,6 +375,14 @@ impl std::fmt::Debug for OneGroup {
     }
 }
 
+impl OneGroup {
+    /// Make sure the one group exists even when no row came (a partition without rows still
+    /// evaluates, or hands on its empty state).
+    fn ensure_group(&mut self) {
+        self.0.update_batch(&[], &[], None, 1).ok();
+    }
+}
+
 impl Accumulator for OneGroup {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let n = values.first().map_or(0, |v| v.len());
@@ -382,8 +390,7 @@ impl Accumulator for OneGroup {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        // Make sure the group exists even when no batch came.
-        self.0.update_batch(&[], &[], None, 1).ok();
+        self.ensure_group();
         let out = self.0.evaluate(EmitTo::All)?;
         ScalarValue::try_from_array(&out, 0)
     }
@@ -393,8 +400,7 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        // A partition that saw no row still has its one (empty) group to hand on.
-        self.0.update_batch(&[], &[], None, 1).ok();
+        self.ensure_group();
         let state = self.0.state(EmitTo::All)?;
         state
             .iter()
