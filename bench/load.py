@@ -40,6 +40,16 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def start_influxgate(tmp):
     port = free_port()
     proc = subprocess.Popen([BIN, "serve", "--http-bind", f"127.0.0.1:{port}", "--data-dir", os.path.join(tmp, "ig"),
@@ -81,8 +91,13 @@ def run_cell(name, args, conc, batch, gz):
             cmd.append("--gzip")
         if token:
             cmd += ["--token", token]
+        cpu0 = cpu_seconds(proc.pid)
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds * 10 + 60)
+        cpu = cpu_seconds(proc.pid) - cpu0
         r = json.loads(out.stdout.strip().splitlines()[-1])
+        # Server CPU per accepted point: steadier than points/s on a shared machine.
+        points = r["points_per_sec"] * r.get("seconds", args.seconds)
+        r["cpu_us_per_point"] = cpu * 1e6 / points if points else float("nan")
         r["peak_rss_mib"] = peak_rss_mib(proc.pid)
         return r
     finally:
@@ -131,8 +146,8 @@ def main():
         rs = sorted(runs.get((name, *cell), []), key=lambda r: r["points_per_sec"])
         return rs[len(rs) // 2] if rs else None
 
-    print("| server | clients | batch | gzip | points/s | p50 ms | p99 ms | errors | peak RSS MiB |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("| server | clients | batch | gzip | points/s | p50 ms | p99 ms | errors | CPU µs/point | peak RSS MiB |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         for conc, batch, gz in cells:
             r = median_run(name, (conc, batch, gz))
@@ -140,7 +155,7 @@ def main():
                 continue
             rs = runs[(name, conc, batch, gz)]
             print(f"| {name} | {conc} | {batch} | {'on' if gz else 'off'} | {r['points_per_sec']:,.0f} | "
-                  f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {max(x['peak_rss_mib'] for x in rs):.0f} |")
+                  f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['cpu_us_per_point']:.2f} | {max(x['peak_rss_mib'] for x in rs):.0f} |")
     if len(names) > 1:
         print()
         print("| clients | batch | gzip | " + " | ".join(f"{names[0]} / {n}" for n in names[1:]) + " |")

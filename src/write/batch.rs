@@ -8,18 +8,20 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
+use arrow_array::types::{
+    ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampNanosecondType, UInt64Type,
 };
-use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
-use arrow_buffer::{NullBufferBuilder, ScalarBuffer};
+use arrow_array::{
+    ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, RecordBatch, StringArray,
+};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 
 use crate::error::{cut, quote};
 use crate::schema::{ColumnType, FieldType, Schema};
-use crate::write::line_protocol::{FieldValue, Line, LineError, parse_lines, same};
+use crate::write::line_protocol::{
+    FieldValue, Line, LineError, Peeked, PointSink, parse_lines, same,
+};
 use crate::write::precision::Precision;
 
 /// The name of the time column in every table.
@@ -107,6 +109,20 @@ pub fn build(
     schema: &dyn Schema,
     max_listed: usize,
 ) -> ParsedWrite {
+    build_with(body, database, precision, now_ns, schema, max_listed, true)
+}
+
+/// [`build`], with the fast path (a line parsed straight into its table's columns when it has
+/// the table's previous keys) on or off; tests check both give the same.
+fn build_with(
+    body: &str,
+    database: &str,
+    precision: Precision,
+    now_ns: i64,
+    schema: &dyn Schema,
+    max_listed: usize,
+    fast: bool,
+) -> ParsedWrite {
     let default_time = precision.truncate(now_ns);
     let mut tables: Vec<TableBuilder<'_>> = Vec::new();
     let mut table_index: HashMap<String, usize> = HashMap::new();
@@ -114,7 +130,23 @@ pub fn build(
 
     let mut lines = parse_lines(body);
     let mut point = Line::default();
-    while let Some(item) = lines.next_into(&mut point) {
+    while let Some(peeked) = lines.peek() {
+        if fast && let Some(idx) = fast_table(&tables, &table_index, peeked) {
+            let table = &mut tables[idx];
+            let time = lines
+                .point_into(peeked, table)
+                .and_then(|ts| resolve_time_of(ts, precision, default_time).ok());
+            if let Some(time) = time {
+                table.finish_row(time);
+                out.accepted += 1;
+                continue;
+            }
+            // Not the table's usual layout, or a bad line: the general path decides.
+            table.undo_row();
+        }
+        let Some(item) = lines.next_into(&mut point) else {
+            break;
+        };
         let (line, column, message) = match item {
             Ok(()) => {
                 let appended = resolve_time(&point, precision, default_time).and_then(|time| {
@@ -167,20 +199,28 @@ pub fn build(
 /// cheaper than hashing the measurement of every line.
 const FEW_TABLES: usize = 16;
 
+/// The index of `measurement`'s builder, if it has one.
+fn find_table(
+    tables: &[TableBuilder<'_>],
+    index: &HashMap<String, usize>,
+    measurement: &str,
+) -> Option<usize> {
+    if tables.len() <= FEW_TABLES {
+        tables
+            .iter()
+            .position(|t| same(t.name.as_bytes(), measurement.as_bytes()))
+    } else {
+        index.get(measurement).copied()
+    }
+}
+
 /// The index of `measurement`'s builder, created if new.
 fn table_for(
     tables: &mut Vec<TableBuilder<'_>>,
     index: &mut HashMap<String, usize>,
     measurement: &str,
 ) -> usize {
-    if tables.len() <= FEW_TABLES {
-        if let Some(i) = tables
-            .iter()
-            .position(|t| same(t.name.as_bytes(), measurement.as_bytes()))
-        {
-            return i;
-        }
-    } else if let Some(&i) = index.get(measurement) {
+    if let Some(i) = find_table(tables, index, measurement) {
         return i;
     }
     tables.push(TableBuilder::new(measurement));
@@ -195,8 +235,27 @@ fn table_for(
     i
 }
 
+/// The table a peeked line would go to, if it may take the fast path: a plain measurement whose
+/// table has a layout (the keys of its last line) to match.
+fn fast_table(
+    tables: &[TableBuilder<'_>],
+    index: &HashMap<String, usize>,
+    peeked: Peeked<'_>,
+) -> Option<usize> {
+    let idx = find_table(tables, index, peeked.measurement?)?;
+    (!tables[idx].layout.is_empty()).then_some(idx)
+}
+
 fn resolve_time(line: &Line<'_>, precision: Precision, default_time: i64) -> Result<i64, String> {
-    match line.timestamp {
+    resolve_time_of(line.timestamp, precision, default_time)
+}
+
+fn resolve_time_of(
+    timestamp: Option<i64>,
+    precision: Precision,
+    default_time: i64,
+) -> Result<i64, String> {
+    match timestamp {
         None => Ok(default_time),
         Some(ts) => precision.to_nanos(ts).ok_or_else(|| {
             format!(
@@ -237,6 +296,8 @@ struct TagColumn<'a> {
     index: HashMap<Cow<'a, str>, i32, foldhash::fast::FixedState>,
     /// Key of the last value appended (`usize::MAX` before the first).
     last: usize,
+    /// The row that added the newest value.
+    newest_row: usize,
 }
 
 impl<'a> TagColumn<'a> {
@@ -247,6 +308,7 @@ impl<'a> TagColumn<'a> {
             values: Vec::new(),
             index: HashMap::default(),
             last: usize::MAX,
+            newest_row: 0,
         }
     }
 
@@ -260,6 +322,7 @@ impl<'a> TagColumn<'a> {
                     Some(&k) => k as usize,
                     None => {
                         let k = self.values.len();
+                        self.newest_row = self.keys.len();
                         self.values.push(value.clone());
                         // A body holds far fewer than 2^31 lines, so keys fit.
                         self.index.insert(value.clone(), k as i32);
@@ -279,6 +342,24 @@ impl<'a> TagColumn<'a> {
         self.nulls.append_n_nulls(n);
     }
 
+    /// Drop the rows from `len` on, with the value the last of them added, if any. Only ever
+    /// one row is dropped, and a row adds at most one value to a column.
+    fn truncate(&mut self, len: usize) {
+        if self.keys.len() <= len {
+            return;
+        }
+        if self.newest_row >= len
+            && let Some(v) = self.values.pop()
+        {
+            self.index.remove(&v);
+            // The value now newest was added by an earlier row (or, at row 0, by none left).
+            self.newest_row = 0;
+        }
+        self.keys.truncate(len);
+        self.nulls.truncate(len);
+        self.last = usize::MAX;
+    }
+
     fn finish(mut self) -> ArrayRef {
         let keys = Int32Array::new(ScalarBuffer::from(self.keys), self.nulls.finish());
         let values = StringArray::from_iter_values(self.values.iter());
@@ -290,69 +371,182 @@ impl<'a> TagColumn<'a> {
     }
 }
 
+/// A primitive column: values and validity, truncated when a line is undone.
+struct Primitive<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Primitive<T> {
+    fn new() -> Self {
+        Primitive {
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, v: T::Native) {
+        self.values.push(v);
+        self.nulls.append_non_null();
+    }
+
+    fn push_nulls(&mut self, n: usize) {
+        self.values
+            .resize(self.values.len() + n, T::Native::default());
+        self.nulls.append_n_nulls(n);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.values.truncate(len);
+        self.nulls.truncate(len);
+    }
+
+    fn finish(mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::new(ScalarBuffer::from(self.values), self.nulls.finish())
+    }
+}
+
+/// A string column: bytes, offsets and validity.
+struct Strings {
+    bytes: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Strings {
+    fn push(&mut self, v: &str) {
+        self.bytes.extend_from_slice(v.as_bytes());
+        // A body is far below 2 GiB (the body limit), so offsets fit.
+        self.offsets.push(self.bytes.len() as i32);
+        self.nulls.append_non_null();
+    }
+
+    fn push_nulls(&mut self, n: usize) {
+        let end = self.bytes.len() as i32;
+        self.offsets.resize(self.offsets.len() + n, end);
+        self.nulls.append_n_nulls(n);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.offsets.truncate(len + 1);
+        self.bytes.truncate(self.offsets[len] as usize);
+        self.nulls.truncate(len);
+    }
+
+    fn finish(mut self) -> StringArray {
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        StringArray::new(offsets, Buffer::from_vec(self.bytes), self.nulls.finish())
+    }
+}
+
+struct Booleans {
+    values: BooleanBufferBuilder,
+    nulls: NullBufferBuilder,
+}
+
 enum ColumnData<'a> {
     Tag(TagColumn<'a>),
-    Float(Float64Builder),
-    Integer(Int64Builder),
-    UInteger(UInt64Builder),
-    String(StringBuilder),
-    Boolean(BooleanBuilder),
+    Float(Primitive<Float64Type>),
+    Integer(Primitive<Int64Type>),
+    UInteger(Primitive<UInt64Type>),
+    String(Strings),
+    Boolean(Booleans),
 }
 
 impl ColumnData<'_> {
     fn new(ty: ColumnType) -> Self {
         match ty {
             ColumnType::Tag | ColumnType::Time => ColumnData::Tag(TagColumn::new()),
-            ColumnType::Field(FieldType::Float) => ColumnData::Float(Float64Builder::new()),
-            ColumnType::Field(FieldType::Integer) => ColumnData::Integer(Int64Builder::new()),
-            ColumnType::Field(FieldType::UInteger) => ColumnData::UInteger(UInt64Builder::new()),
-            ColumnType::Field(FieldType::String) => ColumnData::String(StringBuilder::new()),
-            ColumnType::Field(FieldType::Boolean) => ColumnData::Boolean(BooleanBuilder::new()),
+            ColumnType::Field(FieldType::Float) => ColumnData::Float(Primitive::new()),
+            ColumnType::Field(FieldType::Integer) => ColumnData::Integer(Primitive::new()),
+            ColumnType::Field(FieldType::UInteger) => ColumnData::UInteger(Primitive::new()),
+            ColumnType::Field(FieldType::String) => ColumnData::String(Strings {
+                bytes: Vec::new(),
+                offsets: vec![0],
+                nulls: NullBufferBuilder::new(0),
+            }),
+            ColumnType::Field(FieldType::Boolean) => ColumnData::Boolean(Booleans {
+                values: BooleanBufferBuilder::new(0),
+                nulls: NullBufferBuilder::new(0),
+            }),
         }
     }
 
     fn len(&self) -> usize {
         match self {
             ColumnData::Tag(b) => b.keys.len(),
-            ColumnData::Float(b) => b.len(),
-            ColumnData::Integer(b) => b.len(),
-            ColumnData::UInteger(b) => b.len(),
-            ColumnData::String(b) => b.len(),
-            ColumnData::Boolean(b) => b.len(),
+            ColumnData::Float(b) => b.values.len(),
+            ColumnData::Integer(b) => b.values.len(),
+            ColumnData::UInteger(b) => b.values.len(),
+            ColumnData::String(b) => b.offsets.len() - 1,
+            ColumnData::Boolean(b) => b.values.len(),
         }
     }
 
     fn finish(self) -> ArrayRef {
         match self {
             ColumnData::Tag(b) => b.finish(),
-            ColumnData::Float(mut b) => Arc::new(b.finish()),
-            ColumnData::Integer(mut b) => Arc::new(b.finish()),
-            ColumnData::UInteger(mut b) => Arc::new(b.finish()),
-            ColumnData::String(mut b) => Arc::new(b.finish()),
-            ColumnData::Boolean(mut b) => Arc::new(b.finish()),
+            ColumnData::Float(b) => Arc::new(b.finish()),
+            ColumnData::Integer(b) => Arc::new(b.finish()),
+            ColumnData::UInteger(b) => Arc::new(b.finish()),
+            ColumnData::String(b) => Arc::new(b.finish()),
+            ColumnData::Boolean(mut b) => {
+                Arc::new(BooleanArray::new(b.values.finish(), b.nulls.finish()))
+            }
         }
     }
 
     fn append_nulls(&mut self, n: usize) {
         match self {
             ColumnData::Tag(b) => b.append_nulls(n),
-            ColumnData::Float(b) => b.append_nulls(n),
-            ColumnData::Integer(b) => b.append_nulls(n),
-            ColumnData::UInteger(b) => b.append_nulls(n),
-            ColumnData::String(b) => (0..n).for_each(|_| b.append_null()),
-            ColumnData::Boolean(b) => b.append_nulls(n),
+            ColumnData::Float(b) => b.push_nulls(n),
+            ColumnData::Integer(b) => b.push_nulls(n),
+            ColumnData::UInteger(b) => b.push_nulls(n),
+            ColumnData::String(b) => b.push_nulls(n),
+            ColumnData::Boolean(b) => {
+                b.values.append_n(n, false);
+                b.nulls.append_n_nulls(n);
+            }
         }
     }
 
-    fn append_field(&mut self, value: &FieldValue<'_>) {
+    /// Drop the rows from `len` on.
+    fn truncate(&mut self, len: usize) {
+        match self {
+            ColumnData::Tag(b) => b.truncate(len),
+            ColumnData::Float(b) => b.truncate(len),
+            ColumnData::Integer(b) => b.truncate(len),
+            ColumnData::UInteger(b) => b.truncate(len),
+            ColumnData::String(b) => b.truncate(len),
+            ColumnData::Boolean(b) => {
+                b.values.truncate(len);
+                b.nulls.truncate(len);
+            }
+        }
+    }
+
+    /// Append `value` if it has the column's type; `false` (nothing appended) if not.
+    #[inline(always)]
+    fn try_append(&mut self, value: &FieldValue<'_>) -> bool {
         match (self, value) {
-            (ColumnData::Float(b), FieldValue::Float(v)) => b.append_value(*v),
-            (ColumnData::Integer(b), FieldValue::Integer(v)) => b.append_value(*v),
-            (ColumnData::UInteger(b), FieldValue::UInteger(v)) => b.append_value(*v),
-            (ColumnData::String(b), FieldValue::String(v)) => b.append_value(v),
-            (ColumnData::Boolean(b), FieldValue::Boolean(v)) => b.append_value(*v),
-            // Types are checked before any value is appended.
-            (col, _) => col.append_nulls(1),
+            (ColumnData::Float(b), FieldValue::Float(v)) => b.push(*v),
+            (ColumnData::Integer(b), FieldValue::Integer(v)) => b.push(*v),
+            (ColumnData::UInteger(b), FieldValue::UInteger(v)) => b.push(*v),
+            (ColumnData::String(b), FieldValue::String(v)) => b.push(v),
+            (ColumnData::Boolean(b), FieldValue::Boolean(v)) => {
+                b.values.append(*v);
+                b.nulls.append_non_null();
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn append_field(&mut self, value: &FieldValue<'_>) {
+        // Types are checked before any value is appended.
+        if !self.try_append(value) {
+            self.append_nulls(1);
         }
     }
 }
@@ -383,7 +577,9 @@ struct TableBuilder<'a> {
     /// usually repeat their keys (Telegraf's do), so checking the names against this layout
     /// replaces two hash lookups per key.
     layout: Vec<usize>,
-    time: TimestampNanosecondBuilder,
+    /// How many of `layout` are tags.
+    layout_tags: usize,
+    time: Vec<i64>,
     rows: usize,
 }
 
@@ -394,7 +590,8 @@ impl<'a> TableBuilder<'a> {
             columns: Vec::new(),
             index: HashMap::new(),
             layout: Vec::new(),
-            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            layout_tags: 0,
+            time: Vec::new(),
             rows: 0,
         }
     }
@@ -481,14 +678,22 @@ impl<'a> TableBuilder<'a> {
             layout.push(i);
         }
         self.layout = layout;
+        self.layout_tags = line.tags.len();
         self.finish_row(time);
         Ok(())
+    }
+
+    /// Undo what a line that did not complete (see [`PointSink`]) appended.
+    fn undo_row(&mut self) {
+        for &i in &self.layout {
+            self.columns[i].data.truncate(self.rows);
+        }
     }
 
     /// Count the row and pad the columns the line did not name with nulls.
     fn finish_row(&mut self, time: i64) {
         self.rows += 1;
-        self.time.append_value(time);
+        self.time.push(time);
         if self.layout.len() == self.columns.len() {
             // The line named every column (layout indices are distinct).
             return;
@@ -544,7 +749,8 @@ impl<'a> TableBuilder<'a> {
             arrays.push(col.data.finish());
         }
         fields.push(Field::new(TIME_COLUMN, time_data_type(), false));
-        arrays.push(Arc::new(self.time.finish()));
+        let time = PrimitiveArray::<TimestampNanosecondType>::new(self.time.into(), None);
+        arrays.push(Arc::new(time.with_timezone("UTC")));
         let schema = Arc::new(ArrowSchema::new(fields));
         // The builders above produce exactly these types and lengths.
         let batch = RecordBatch::try_new(schema, arrays).expect("columns match their schema");
@@ -552,6 +758,35 @@ impl<'a> TableBuilder<'a> {
             measurement: self.name,
             batch,
         }
+    }
+}
+
+/// A line with the table's last keys goes straight into the columns of its layout.
+impl<'a> PointSink<'a> for TableBuilder<'a> {
+    fn tag_count(&self) -> usize {
+        self.layout_tags
+    }
+
+    fn field_count(&self) -> usize {
+        self.layout.len() - self.layout_tags
+    }
+
+    #[inline(always)]
+    fn key(&self, k: usize) -> &str {
+        &self.columns[self.layout[k]].name
+    }
+
+    #[inline(always)]
+    fn tag(&mut self, k: usize, value: Cow<'a, str>) {
+        if let ColumnData::Tag(b) = &mut self.columns[self.layout[k]].data {
+            b.append(&value);
+        }
+    }
+
+    #[inline(always)]
+    fn field(&mut self, k: usize, value: FieldValue<'a>) -> bool {
+        let i = self.layout[self.layout_tags + k];
+        self.columns[i].data.try_append(&value)
     }
 }
 
@@ -618,6 +853,98 @@ mod tests {
         );
         let h = b.column_by_name("h").unwrap().as_dictionary::<Int32Type>();
         assert_eq!(h.values().len(), 3, "each distinct value once");
+    }
+
+    /// One random line for `fast_path_matches_general_path`: a few measurements, tag and field
+    /// keys, values of every type and many ways to be wrong, so lines often repeat a table's
+    /// keys and often break off half-way through the fast path.
+    fn random_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let measurement = prop::sample::select(vec!["m", "n", "m\\ x", "", "m,"]);
+        let tag = (
+            prop::sample::select(vec!["a", "b", "c", "a\\=", "time", "f"]),
+            prop::sample::select(vec!["x", "y", "z", "x\\ y", "", "x=y", "new1", "new2"]),
+        );
+        let field = (
+            prop::sample::select(vec!["f", "g", "h", "f\\ ", "time", "a"]),
+            prop::sample::select(vec![
+                "1", "-2.5", "3i", "4u", "t", "FALSE", "\"s\"", "\"a\\\"b\"", "\"l\nm\"",
+                "bad", "1e999", "", "9i9", "\"open",
+            ]),
+        );
+        let time = prop::sample::select(vec![
+            "",
+            " 5",
+            " -7",
+            " 99999999999999999999",
+            " 9223372036854775807",
+            " 5 x",
+            "  ",
+        ]);
+        (
+            measurement,
+            prop::collection::vec(tag, 0..4),
+            prop::collection::vec(field, 0..4),
+            time,
+            prop::sample::select(vec!["\n", "\r\n", "\n\n", "\n# c\n"]),
+        )
+            .prop_map(|(m, tags, fields, time, end)| {
+                let mut s = m.to_string();
+                for (k, v) in tags {
+                    s += &format!(",{k}={v}");
+                }
+                let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                s += &format!(" {}{time}{end}", fields.join(","));
+                s
+            })
+    }
+
+    proptest::proptest! {
+        /// Lines parsed straight into their table's columns (and undone when they stop
+        /// matching) give exactly what the general path gives: batches, new columns and rejects.
+        #[test]
+        fn fast_path_matches_general_path(
+            lines in proptest::collection::vec(random_line(), 1..40),
+            precision in proptest::sample::select(vec![Precision::Nanoseconds, Precision::Seconds]),
+        ) {
+            let body = lines.concat();
+            let fast = build_with(&body, "db", precision, 77, &EmptySchema, 100, true);
+            let slow = build_with(&body, "db", precision, 77, &EmptySchema, 100, false);
+            proptest::prop_assert_eq!(fast.accepted, slow.accepted);
+            proptest::prop_assert_eq!(fast.rejected_count, slow.rejected_count);
+            proptest::prop_assert_eq!(&fast.rejected, &slow.rejected);
+            proptest::prop_assert_eq!(&fast.new_columns, &slow.new_columns);
+            proptest::prop_assert_eq!(fast.batches.len(), slow.batches.len());
+            for (f, s) in fast.batches.iter().zip(&slow.batches) {
+                proptest::prop_assert_eq!(&f.measurement, &s.measurement);
+                proptest::prop_assert_eq!(&f.batch, &s.batch, "{}", body);
+                // Undone lines leave no unused dictionary values behind.
+                for (fc, sc) in f.batch.columns().iter().zip(s.batch.columns()) {
+                    if let Some(fd) = fc.as_dictionary_opt::<Int32Type>() {
+                        let sd = sc.as_dictionary::<Int32Type>();
+                        proptest::prop_assert_eq!(fd.values(), sd.values());
+                    }
+                }
+            }
+        }
+    }
+
+    /// A line undone half-way through the fast path takes back the tag value it added, and
+    /// only that one, even when the next undone line added none.
+    #[test]
+    fn undone_lines_keep_earlier_tag_values() {
+        let body = "m,a=x f=1 1\n\
+                    m,a=y f=2 2\n\
+                    m,a=new f=2i 3\n\
+                    m,a=x f=\"s\" 4\n\
+                    m,a=z f=3 5\n";
+        let w = build(body, "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
+        assert_eq!(w.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4]);
+        let a = w.batches[0].batch.column_by_name("a").unwrap();
+        let a = a.as_dictionary::<Int32Type>();
+        let values: Vec<_> = a.downcast_dict::<StringArray>().unwrap().into_iter().collect();
+        assert_eq!(values, vec![Some("x"), Some("y"), Some("z")]);
+        assert_eq!(a.values().len(), 3, "\"new\" was taken back");
     }
 
     /// Lines repeating the previous line's keys take the fast path; any change in keys, order

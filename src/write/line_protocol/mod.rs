@@ -66,6 +66,28 @@ pub struct Line<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// Where [`Lines::point_into`] puts a point whose keys it knows in advance: a destination
+/// expecting `tag_count` tags then `field_count` fields, keys in order.
+pub(crate) trait PointSink<'a> {
+    fn tag_count(&self) -> usize;
+    fn field_count(&self) -> usize;
+    /// The `k`-th expected key: tags first, then fields.
+    fn key(&self, k: usize) -> &str;
+    /// The value of the `k`-th tag.
+    fn tag(&mut self, k: usize, value: Cow<'a, str>);
+    /// The value of the `k`-th field; `false` (nothing taken) if its type is not the expected one.
+    fn field(&mut self, k: usize, value: FieldValue<'a>) -> bool;
+}
+
+/// The start of the next point, found by [`Lines::peek`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peeked<'a> {
+    /// The measurement, when it has no escapes (else left to [`Lines::next_into`]).
+    pub measurement: Option<&'a str>,
+    /// Offset of the byte after the measurement.
+    after: usize,
+}
+
 /// Why a line was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
@@ -149,12 +171,11 @@ impl<'a> Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    /// The next point parsed into `line`, reusing its vectors (no allocation per point unless a
-    /// name or string has escapes), or the next line's error; `None` at the end of the body.
-    /// After an error `line` holds whatever the bad line had parsed so far.
-    pub fn next_into(&mut self, line: &mut Line<'a>) -> Option<Result<(), LineError>> {
+    /// Skips blank and comment lines; the offset of the next point's first byte, or `None` (and
+    /// the iterator is done) at the end of the body.
+    fn start(&mut self) -> Option<usize> {
         let b = self.src.as_bytes();
-        let start = loop {
+        loop {
             let mut p = self.pos;
             while p < b.len() && b[p] == b' ' {
                 p += 1;
@@ -171,20 +192,63 @@ impl<'a> Lines<'a> {
                 }
                 Some(b'\r') if b[p + 1] == b'\n' => self.next_line_at(p + 2),
                 Some(b'#') => self.skip_line(p),
-                Some(_) => break p,
+                Some(_) => return Some(p),
             }
-        };
+        }
+    }
+
+    /// A point ended where `rest` starts, holding `newlines` raw newlines in its strings.
+    fn consumed(&mut self, rest: &[u8], newlines: usize) {
+        let b = self.src.as_bytes();
+        let end = b.len() - rest.len();
+        self.pos = end;
+        self.line += newlines;
+        if b[end - 1] == b'\n' {
+            self.line += 1;
+            self.line_start = end;
+        }
+    }
+
+    /// The next point's measurement, consuming nothing but the blank and comment lines before
+    /// it; `None` at the end of the body.
+    pub(crate) fn peek(&mut self) -> Option<Peeked<'a>> {
+        let start = self.start()?;
+        let i = &self.src.as_bytes()[start..];
+        let (n, escaped) = scan::scan_name(i, scan::MEAS_STOP, scan::MEAS_ESC);
+        let plain = n > 0 && !escaped && matches!(i.get(n), Some(b',' | b' '));
+        Some(Peeked {
+            measurement: plain.then(|| &self.src[start..start + n]),
+            after: start + n,
+        })
+    }
+
+    /// The peeked point straight into `sink` when it has exactly the keys the sink expects and
+    /// is valid: then it is consumed and its timestamp (as written) returned. Otherwise `None`,
+    /// nothing is consumed, and the sink may hold part of the point: the caller undoes that and
+    /// reads the point with [`Lines::next_into`], which also reports its error.
+    pub(crate) fn point_into<S: PointSink<'a>>(
+        &mut self,
+        peeked: Peeked<'a>,
+        sink: &mut S,
+    ) -> Option<Option<i64>> {
+        let src = parser::Src { s: self.src };
+        let (rest, timestamp) = src.point_into(&self.src.as_bytes()[peeked.after..], sink)?;
+        self.point_line = self.line;
+        self.consumed(rest, 0);
+        Some(timestamp)
+    }
+
+    /// The next point parsed into `line`, reusing its vectors (no allocation per point unless a
+    /// name or string has escapes), or the next line's error; `None` at the end of the body.
+    /// After an error `line` holds whatever the bad line had parsed so far.
+    pub fn next_into(&mut self, line: &mut Line<'a>) -> Option<Result<(), LineError>> {
+        let b = self.src.as_bytes();
+        let start = self.start()?;
         self.point_line = self.line;
         let src = parser::Src { s: self.src };
         match src.point(&b[start..], line) {
             Ok((rest, newlines)) => {
-                let end = b.len() - rest.len();
-                self.pos = end;
-                self.line += newlines;
-                if b[end - 1] == b'\n' {
-                    self.line += 1;
-                    self.line_start = end;
-                }
+                self.consumed(rest, newlines);
                 self.tag_cap = line.tags.len();
                 self.field_cap = line.fields.len();
                 Some(Ok(()))

@@ -17,7 +17,7 @@ use super::scan::{
     self, CONTROL, KEY_ESC, KEY_STOP, MEAS_ESC, MEAS_STOP, STR_STOP, VALUE_END, is, run_until,
     scan_name,
 };
-use super::{FieldValue, Line, MAX_STRING_LEN};
+use super::{FieldValue, Line, MAX_STRING_LEN, PointSink};
 
 /// A parse failure: where (as the length of the input left at that point) and what.
 #[derive(Debug)]
@@ -138,6 +138,66 @@ impl<'a> Src<'a> {
         let (i, ()) = line_end(i)?;
         line.timestamp = timestamp;
         Ok((i, newlines))
+    }
+
+    /// The rest of a point after its measurement, straight into `sink`, if the point has
+    /// exactly the keys the sink expects (same order, no escapes in keys) and parses cleanly;
+    /// returns what follows its line ending and its timestamp. `None` as soon as anything
+    /// differs: the sink may then hold part of the point, and the caller undoes it and parses
+    /// the point with [`Src::point`], which finds and words any error. The sink's keys passed
+    /// every check of `point` once (no `time`, no duplicates), so matching them is enough.
+    #[inline(always)]
+    pub(super) fn point_into<S: PointSink<'a>>(
+        self,
+        mut i: &'a [u8],
+        sink: &mut S,
+    ) -> Option<(&'a [u8], Option<i64>)> {
+        let tags = sink.tag_count();
+        for k in 0..tags {
+            let (&b',', rest) = i.split_first()? else {
+                return None;
+            };
+            let (n, escaped) = scan_name(rest, KEY_STOP, KEY_ESC);
+            if escaped || !scan::same(&rest[..n], sink.key(k).as_bytes()) {
+                return None;
+            }
+            let (&b'=', vi) = rest[n..].split_first()? else {
+                return None;
+            };
+            let (rest, raw, value) = self.name(vi, KEY_STOP, KEY_ESC);
+            if raw.is_empty() || !matches!(rest.first(), Some(b',' | b' ')) {
+                return None;
+            }
+            sink.tag(k, value);
+            i = rest;
+        }
+        if i.first() != Some(&b' ') {
+            return None;
+        }
+        i = &i[i.iter().position(|&b| b != b' ').unwrap_or(i.len())..];
+        let fields = sink.field_count();
+        for k in 0..fields {
+            let (n, escaped) = scan_name(i, KEY_STOP, KEY_ESC);
+            if escaped || !scan::same(&i[..n], sink.key(tags + k).as_bytes()) {
+                return None;
+            }
+            let (&b'=', vi) = i[n..].split_first()? else {
+                return None;
+            };
+            let (rest, (value, newlines)) = self.field_value(vi, self.text(i, n)).ok()?;
+            // Raw newlines in a string move the line count: left to `point`.
+            if newlines > 0 || !sink.field(k, value) {
+                return None;
+            }
+            i = match rest.first() {
+                Some(b',') if k + 1 < fields => &rest[1..],
+                Some(b' ' | b'\n' | b'\r') | None if k + 1 == fields => rest,
+                _ => return None,
+            };
+        }
+        let (i, timestamp) = self.timestamp(i).ok()?;
+        let (i, ()) = line_end(i).ok()?;
+        Some((i, timestamp))
     }
 
     fn measurement(self, i: &'a [u8]) -> Res<'a, Cow<'a, str>> {
