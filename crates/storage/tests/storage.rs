@@ -361,18 +361,32 @@ async fn wal_is_truncated_after_persist() {
             .len()
             <= 8
     );
+    assert!(
+        dir.path().join("wal/spare.wal.free").exists(),
+        "the persisted segment is kept for reuse"
+    );
     // a write during the next cycle goes to the new segment, which survives until persisted
     s.write("db", cpu("a", 2.0, T0 + 100), &[]).await.unwrap();
     drop(s);
     let s = open_local(dir.path()).await;
     assert_eq!(s.metrics().buffer_rows, 1);
     assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 11);
+    // The reopened WAL writes to the spare: the first segment's (persisted) frames are still
+    // in it, after the header. Replay must read only the one new row from it.
+    let current = wal_segments(dir.path());
+    let recycled = dir.path().join("wal").join(current.last().unwrap());
+    assert!(std::fs::metadata(&recycled).unwrap().len() > 1000);
+    s.write("db", cpu("a", 3.0, T0 + 200), &[]).await.unwrap();
+    drop(s);
+    let s = open_local(dir.path()).await;
+    assert_eq!(s.metrics().buffer_rows, 2);
+    assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 12);
     s.flush().await.unwrap();
     assert_eq!(wal_segments(dir.path()).len(), 1);
     drop(s);
     let s = open_local(dir.path()).await;
     assert_eq!(s.metrics().buffer_rows, 0);
-    assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 11);
+    assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 12);
 }
 
 fn find_parquet(root: &std::path::Path) -> Vec<std::path::PathBuf> {
