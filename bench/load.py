@@ -5,8 +5,9 @@ For every {1, 4, 16} clients x {1000, 5000}-line batches x gzip {off, on} cell, 
 influxgate (release build), InfluxDB 1.x (`influxd`, Debian package `influxdb`) and
 VictoriaMetrics (Debian package `victoria-metrics`) in turn, fresh, on a free loopback port with
 its data in a temp dir, runs `loadgen` (crates/host-native/examples/loadgen.rs) against it and
-stops it. Prints a Markdown table of durable points/s, ack latency p50/p99 and peak RSS (the
-median of --rounds runs), and the ratios of the first server to the others.
+stops it. Prints a Markdown table of durable points/s, ack latency p50/p99, the server's CPU
+time (user + system, from /proc) per accepted point during the run, and peak RSS (the median of
+--rounds runs), and the ratios of the first server to the others.
 
     cargo build --release -p influxgate-server --bin influxgate --example loadgen
     python3 bench/load.py [--seconds 4] [--rounds 3] [--servers influxgate,influxdb,victoriametrics]
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-from peers import free_port, start_influxd, wait_http
+from peers import cpu_seconds, free_port, start_influxd, wait_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BIN = os.path.join(ROOT, "target/release/influxgate")
@@ -38,16 +39,6 @@ def peak_rss_mib(pid):
     except OSError:
         pass
     return float("nan")
-
-
-def cpu_seconds(pid):
-    """User + system CPU time the process has used so far."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def start_influxgate(tmp):

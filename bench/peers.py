@@ -1,6 +1,6 @@
 """Starting the servers the benchmarks and the reference tests compare: free loopback ports,
 waiting for a server to answer, and InfluxDB 1.x (`influxd`) with its data in a given directory.
-Used by bench/load.py, bench/query.py and tests/reference/run.py."""
+Also a process's CPU time. Used by bench/load.py, bench/query.py and tests/reference/run.py."""
 
 import os
 import socket
@@ -8,6 +8,16 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far (Linux /proc); NaN once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def free_port():

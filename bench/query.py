@@ -39,7 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from peers import free_port, start_influxd, wait_http
+from peers import cpu_seconds, free_port, start_influxd, wait_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
@@ -179,16 +179,6 @@ def wait_persisted(srv, timeout):
     return False
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def wait_idle(servers, timeout, busy=0.05):
     """Wait until every server is idle: under `busy` CPU seconds per second over one second.
     InfluxDB compacts its TSM files for a while after a load; timed queries of either server
@@ -198,7 +188,8 @@ def wait_idle(servers, timeout, busy=0.05):
         before = [cpu_seconds(s.proc.pid) for s in servers]
         time.sleep(1)
         used = [cpu_seconds(s.proc.pid) - b for s, b in zip(servers, before)]
-        if all(u < busy for u in used):
+        # A server that is gone (NaN) counts as idle.
+        if all(not u >= busy for u in used):
             return True
     return False
 

@@ -868,8 +868,20 @@ mod tests {
         let field = (
             prop::sample::select(vec!["f", "g", "h", "f\\ ", "time", "a"]),
             prop::sample::select(vec![
-                "1", "-2.5", "3i", "4u", "t", "FALSE", "\"s\"", "\"a\\\"b\"", "\"l\nm\"",
-                "bad", "1e999", "", "9i9", "\"open",
+                "1",
+                "-2.5",
+                "3i",
+                "4u",
+                "t",
+                "FALSE",
+                "\"s\"",
+                "\"a\\\"b\"",
+                "\"l\nm\"",
+                "bad",
+                "1e999",
+                "",
+                "9i9",
+                "\"open",
             ]),
         );
         let time = prop::sample::select(vec![
@@ -939,10 +951,17 @@ mod tests {
                     m,a=x f=\"s\" 4\n\
                     m,a=z f=3 5\n";
         let w = build(body, "db", Precision::Nanoseconds, 0, &EmptySchema, 10);
-        assert_eq!(w.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            w.rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         let a = w.batches[0].batch.column_by_name("a").unwrap();
         let a = a.as_dictionary::<Int32Type>();
-        let values: Vec<_> = a.downcast_dict::<StringArray>().unwrap().into_iter().collect();
+        let values: Vec<_> = a
+            .downcast_dict::<StringArray>()
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(values, vec![Some("x"), Some("y"), Some("z")]);
         assert_eq!(a.values().len(), 3, "\"new\" was taken back");
     }

@@ -136,10 +136,9 @@ fn inflate_member(data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize,
     // The trailer's ISIZE (the inflated size mod 2^32, if this is the last member) is a good
     // first guess; a wrong one only costs a resize. Trusted up to 16x the compressed size, so
     // a small body claiming a huge size does not get a huge buffer.
-    let hint = data
-        .len()
-        .checked_sub(4)
-        .map_or(0, |at| u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize);
+    let hint = data.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize
+    });
     let mut size = hint
         .clamp(1024, data.len().saturating_mul(16).max(1024))
         .min(limit.saturating_sub(start).saturating_add(1));
@@ -175,7 +174,9 @@ fn inflate_member(data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize,
                         inflated: true,
                     });
                 }
-                size = size.saturating_mul(2).min((limit - start).saturating_add(1));
+                size = size
+                    .saturating_mul(2)
+                    .min((limit - start).saturating_add(1));
             }
             TINFLStatus::FailedCannotMakeProgress | TINFLStatus::NeedsMoreInput => {
                 return Err(corrupt("the deflate stream is truncated"));

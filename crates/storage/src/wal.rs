@@ -745,7 +745,9 @@ mod tests {
             f.write_all(&frame).unwrap();
         }
         drop(f);
-        let old_len = std::fs::metadata(segment_path(dir.path(), 3)).unwrap().len();
+        let old_len = std::fs::metadata(segment_path(dir.path(), 3))
+            .unwrap()
+            .len();
         assert_eq!(delete_segments_up_to(dir.path(), 3).unwrap(), 1);
         assert!(list_segments(dir.path()).unwrap().is_empty());
         assert!(dir.path().join(SPARE).exists(), "kept as the spare");
@@ -757,7 +759,11 @@ mod tests {
         f.write_all(&frame).unwrap();
         drop(f);
         let path = segment_path(dir.path(), 4);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), old_len, "overwritten in place");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            old_len,
+            "overwritten in place"
+        );
         assert_eq!(bodies(read_segment(&path).unwrap()), vec!["m v=9 9\n"]);
 
         // Right after the new frame sits an intact old one: only the salt stops replay there.
