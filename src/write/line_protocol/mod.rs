@@ -88,6 +88,15 @@ pub(crate) struct Peeked<'a> {
     after: usize,
 }
 
+/// A point [`Lines::point_into`] parsed, not yet consumed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParsedPoint {
+    /// The timestamp as written.
+    pub timestamp: Option<i64>,
+    /// Bytes of the body after the point's line ending.
+    rest: usize,
+}
+
 /// Why a line was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
@@ -223,19 +232,28 @@ impl<'a> Lines<'a> {
     }
 
     /// The peeked point straight into `sink` when it has exactly the keys the sink expects and
-    /// is valid: then it is consumed and its timestamp (as written) returned. Otherwise `None`,
-    /// nothing is consumed, and the sink may hold part of the point: the caller undoes that and
-    /// reads the point with [`Lines::next_into`], which also reports its error.
+    /// is valid: then its timestamp (as written) and its end, to pass to [`Lines::consume`] once
+    /// the caller accepts it. Otherwise `None`, and the sink may hold part of the point: the
+    /// caller undoes that and reads the point with [`Lines::next_into`], which also reports its
+    /// error. Nothing is consumed either way.
     pub(crate) fn point_into<S: PointSink<'a>>(
-        &mut self,
+        &self,
         peeked: Peeked<'a>,
         sink: &mut S,
-    ) -> Option<Option<i64>> {
+    ) -> Option<ParsedPoint> {
         let src = parser::Src { s: self.src };
         let (rest, timestamp) = src.point_into(&self.src.as_bytes()[peeked.after..], sink)?;
+        Some(ParsedPoint {
+            timestamp,
+            rest: rest.len(),
+        })
+    }
+
+    /// Move past a point that [`Lines::point_into`] parsed.
+    pub(crate) fn consume(&mut self, point: ParsedPoint) {
         self.point_line = self.line;
-        self.consumed(rest, 0);
-        Some(timestamp)
+        let b = self.src.as_bytes();
+        self.consumed(&b[b.len() - point.rest..], 0);
     }
 
     /// The next point parsed into `line`, reusing its vectors (no allocation per point unless a
