@@ -246,16 +246,20 @@ pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.wal"))
 }
 
+/// The id of the segment file at `path` (`<id>.wal`), if it is one.
+fn segment_id(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_suffix(".wal")?
+        .parse()
+        .ok()
+}
+
 /// Segment ids in `dir`, ascending.
 pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
     for e in std::fs::read_dir(dir)? {
-        let name = e?.file_name();
-        if let Some(id) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".wal"))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+        if let Some(id) = segment_id(Path::new(&e?.file_name())) {
             ids.push(id);
         }
     }
@@ -284,14 +288,9 @@ pub fn read_segment(path: &Path) -> Result<Vec<WalEntry>> {
         return Ok(Vec::new());
     }
     let salt = if &data[..MAGIC.len()] == MAGIC {
-        let id = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".wal"))
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| {
-                StorageError::CorruptWal(format!("{}: not a segment name", path.display()))
-            })?;
+        let id = segment_id(path).ok_or_else(|| {
+            StorageError::CorruptWal(format!("{}: not a segment name", path.display()))
+        })?;
         salt(id)
     } else if &data[..MAGIC.len()] == MAGIC_V1 {
         0

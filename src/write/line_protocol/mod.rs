@@ -93,8 +93,8 @@ pub(crate) struct Peeked<'a> {
 pub(crate) struct ParsedPoint {
     /// The timestamp as written.
     pub timestamp: Option<i64>,
-    /// Bytes of the body after the point's line ending.
-    rest: usize,
+    /// Offset of the byte after the point's line ending.
+    end: usize,
 }
 
 /// Why a line was rejected.
@@ -206,10 +206,9 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// A point ended where `rest` starts, holding `newlines` raw newlines in its strings.
-    fn consumed(&mut self, rest: &[u8], newlines: usize) {
+    /// A point ended at offset `end`, holding `newlines` raw newlines in its strings.
+    fn consumed(&mut self, end: usize, newlines: usize) {
         let b = self.src.as_bytes();
-        let end = b.len() - rest.len();
         self.pos = end;
         self.line += newlines;
         if b[end - 1] == b'\n' {
@@ -245,15 +244,14 @@ impl<'a> Lines<'a> {
         let (rest, timestamp) = src.point_into(&self.src.as_bytes()[peeked.after..], sink)?;
         Some(ParsedPoint {
             timestamp,
-            rest: rest.len(),
+            end: self.src.len() - rest.len(),
         })
     }
 
     /// Move past a point that [`Lines::point_into`] parsed.
     pub(crate) fn consume(&mut self, point: ParsedPoint) {
         self.point_line = self.line;
-        let b = self.src.as_bytes();
-        self.consumed(&b[b.len() - point.rest..], 0);
+        self.consumed(point.end, 0);
     }
 
     /// The next point parsed into `line`, reusing its vectors (no allocation per point unless a
@@ -266,7 +264,7 @@ impl<'a> Lines<'a> {
         let src = parser::Src { s: self.src };
         match src.point(&b[start..], line) {
             Ok((rest, newlines)) => {
-                self.consumed(rest, newlines);
+                self.consumed(b.len() - rest.len(), newlines);
                 self.tag_cap = line.tags.len();
                 self.field_cap = line.fields.len();
                 Some(Ok(()))

@@ -174,7 +174,7 @@ impl<'a> Src<'a> {
         if i.first() != Some(&b' ') {
             return None;
         }
-        i = &i[i.iter().position(|&b| b != b' ').unwrap_or(i.len())..];
+        let (mut i, _) = take_while::<_, _, PErr>(|b| b == b' ').parse(i).ok()?;
         let fields = sink.field_count();
         for k in 0..fields {
             let (n, escaped) = scan_name(i, KEY_STOP, KEY_ESC);
