@@ -149,6 +149,7 @@ pub(crate) struct Inner {
     /// When a persist last added a file to a (table, day); compaction's "cold day" rule.
     pub(crate) last_persisted: Mutex<HashMap<(TableKey, i64), Instant>>,
     wal_tx: mpsc::UnboundedSender<WalCommand>,
+    wal_queue: Arc<Mutex<wal::Queue>>,
     /// Id of the next logged WAL entry (ids only match `Resolve`s to entries while running).
     next_wal_id: AtomicU64,
     /// Held for a whole persist cycle; holds the encoded files of a snapshot whose upload failed.
@@ -266,13 +267,8 @@ impl Storage {
         let buffer = Arc::new(Mutex::new(buffer));
         let metrics = Arc::new(Metrics::default());
 
-        let writer = WalWriter::new(
-            wal_dir,
-            last + 1,
-            buffer.clone(),
-            bytes.clone(),
-            metrics.clone(),
-        )?;
+        let wal_queue = wal::Queue::new(buffer.clone(), bytes.clone(), metrics.clone());
+        let writer = WalWriter::new(wal_dir, last + 1, wal_queue.clone(), metrics.clone())?;
         let (wal_tx, wal_rx) = mpsc::unbounded_channel();
         let wal_thread = std::thread::Builder::new()
             .name("influxgate-wal".into())
@@ -288,6 +284,7 @@ impl Storage {
             files_version: AtomicU64::new(0),
             last_persisted: Mutex::new(HashMap::new()),
             wal_tx,
+            wal_queue,
             next_wal_id: AtomicU64::new(0),
             persist: tokio::sync::Mutex::new(None),
             maintenance: tokio::sync::Mutex::new(()),
@@ -675,10 +672,13 @@ impl Drop for LoggedWrite {
             self.inner.bytes.fetch_sub(self.reserved, Ordering::AcqRel);
         }
         if !self.resolved {
-            let _ = self.inner.wal_tx.send(WalCommand::Resolve {
-                id: self.id,
-                outcome: wal::Outcome::Nothing,
-            });
+            let inner = &self.inner;
+            wal::resolve(
+                &inner.wal_queue,
+                &inner.wal_tx,
+                self.id,
+                wal::Outcome::Nothing,
+            );
         }
     }
 }
@@ -846,11 +846,7 @@ impl Inner {
             bytes: size,
             reply,
         };
-        if self
-            .wal_tx
-            .send(WalCommand::Resolve { id, outcome })
-            .is_err()
-        {
+        if !wal::resolve(&self.wal_queue, &self.wal_tx, id, outcome) {
             self.bytes.fetch_sub(size, Ordering::AcqRel);
             return Err(StorageError::ShutDown);
         }

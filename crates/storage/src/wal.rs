@@ -15,10 +15,13 @@
 //! so the fsync runs while the request's handler parses, and replay parses it again against the
 //! catalog (which only grows, so acknowledged lines parse the same way).
 //!
-//! Entries are resolved in log order: the thread keeps a queue of logged entries and inserts an
-//! entry's rows into the buffer (then answers its writer) only once it is durable and every
-//! earlier entry is resolved, so the buffer's write order is the log's order, before and after a
-//! restart. A snapshot waits in the same queue. On open a fresh segment is started; the old ones
+//! Entries are resolved in log order: a queue of logged entries inserts an entry's rows into the
+//! buffer (then answers its writer) only once it is durable and every earlier entry is resolved,
+//! so the buffer's write order is the log's order, before and after a restart. A snapshot waits
+//! in the same queue. The thread appends to the queue and marks entries durable; a writer
+//! resolves its own entry in it, and whichever of the two completes the head drains it. A write
+//! whose entry synced while its body was parsed thus stores its rows itself, without waking the
+//! thread and being woken by it. On open a fresh segment is started; the old ones
 //! are replayed and deleted once their rows are persisted. A torn frame at the end of a segment
 //! (crash mid-write) ends that segment.
 //!
@@ -35,7 +38,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -402,122 +405,52 @@ pub(crate) struct WalWriter {
     file: File,
     offset: u64,
     broken: Option<String>,
-    buffer: Arc<Mutex<Buffer>>,
-    reserved: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
-    /// Logged entries and snapshots, in log order.
-    queue: VecDeque<Slot>,
+    queue: Arc<Mutex<Queue>>,
     /// Frames received but not written yet.
     frames: Vec<Vec<u8>>,
 }
 
-/// A new segment `id`, open for writing after its header: the spare renamed (its old frames are
-/// overwritten as the segment fills) or a new file.
-fn create_segment(dir: &Path, id: u64) -> Result<File> {
-    let path = segment_path(dir, id);
-    let f = match std::fs::rename(dir.join(SPARE), &path) {
-        Ok(()) => {
-            let mut f = OpenOptions::new().write(true).open(&path)?;
-            f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
-            f
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            f.write_all(MAGIC)?;
-            f.sync_all()?;
-            f
-        }
-        Err(e) => return Err(e.into()),
-    };
-    File::open(dir)?.sync_all()?;
-    Ok(f)
+/// Logged entries and snapshots in log order, shared by the WAL thread and the writers.
+pub(crate) struct Queue {
+    slots: VecDeque<Slot>,
+    /// Set when the WAL thread is gone: nothing can become durable any more.
+    closed: bool,
+    buffer: Arc<Mutex<Buffer>>,
+    reserved: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
-impl WalWriter {
+impl Queue {
     pub(crate) fn new(
-        dir: PathBuf,
-        segment: u64,
         buffer: Arc<Mutex<Buffer>>,
         reserved: Arc<AtomicUsize>,
         metrics: Arc<Metrics>,
-    ) -> Result<Self> {
-        let file = create_segment(&dir, segment)?;
-        Ok(Self {
-            dir,
-            segment,
-            file,
-            offset: MAGIC.len() as u64,
-            broken: None,
+    ) -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Queue {
+            slots: VecDeque::new(),
+            closed: false,
             buffer,
             reserved,
             metrics,
-            queue: VecDeque::new(),
-            frames: Vec::new(),
-        })
+        }))
     }
 
-    /// Run until every sender is gone or `Stop`.
-    pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WalCommand>) {
-        let mut stop = false;
-        while !stop {
-            let Some(cmd) = rx.blocking_recv() else {
-                break;
-            };
-            let mut group_bytes = 0;
-            let mut next = Some(cmd);
-            while let Some(cmd) = next.take() {
-                match cmd {
-                    WalCommand::Log { id, frame } => {
-                        group_bytes += frame.len();
-                        self.frames.push(frame);
-                        self.queue.push_back(Slot::Entry {
-                            id,
-                            logged: None,
-                            outcome: None,
-                        });
-                    }
-                    WalCommand::Resolve { id, outcome } => self.resolve(id, outcome),
-                    WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
-                    WalCommand::Stop => stop = true,
-                }
-                if group_bytes < MAX_GROUP_BYTES && !stop {
-                    next = rx.try_recv().ok();
-                }
-            }
-            self.flush();
-            self.drain_ready();
-        }
-    }
-
-    fn resolve(&mut self, id: u64, outcome: Outcome) {
-        let slot = self.queue.iter_mut().find_map(|s| match s {
+    /// Record what entry `id` stores and complete what can be. Gives the outcome back when the
+    /// entry is not queued: the WAL thread has not received it yet (send it a `Resolve`, which
+    /// the channel orders after the entry), or the thread is gone.
+    pub(crate) fn resolve(&mut self, id: u64, outcome: Outcome) -> Option<Outcome> {
+        let slot = self.slots.iter_mut().find_map(|s| match s {
             Slot::Entry { id: i, outcome, .. } if *i == id => Some(outcome),
             _ => None,
         });
         match slot {
-            Some(o) => *o = Some(outcome),
-            // Never happens: an entry leaves the queue only once resolved.
-            None => tracing::error!(id, "WAL entry resolved twice"),
-        }
-    }
-
-    /// Write and sync the frames received so far; mark their entries.
-    fn flush(&mut self) {
-        if self.frames.is_empty() {
-            return;
-        }
-        let mut frames = std::mem::take(&mut self.frames);
-        let result = self.write_group(&mut frames).map_err(|e| e.to_string());
-        for slot in self.queue.iter_mut().rev() {
-            match slot {
-                Slot::Entry { logged, .. } if logged.is_none() => *logged = Some(result.clone()),
-                // Earlier groups are marked already.
-                Slot::Entry { .. } => break,
-                Slot::Snapshot { .. } => {}
+            Some(o) => {
+                *o = Some(outcome);
+                self.drain_ready();
+                None
             }
+            None => Some(outcome),
         }
     }
 
@@ -525,7 +458,7 @@ impl WalWriter {
     fn drain_ready(&mut self) {
         let now = Instant::now();
         let mut inserted = 0u64;
-        while let Some(front) = self.queue.front() {
+        while let Some(front) = self.slots.front() {
             if let Slot::Entry {
                 logged, outcome, ..
             } = front
@@ -533,7 +466,7 @@ impl WalWriter {
             {
                 break;
             }
-            match self.queue.pop_front().expect("front exists") {
+            match self.slots.pop_front().expect("front exists") {
                 Slot::Entry {
                     logged: Some(logged),
                     outcome:
@@ -583,6 +516,134 @@ impl WalWriter {
             .wal_entries
             .fetch_add(inserted, Ordering::Relaxed);
     }
+}
+
+/// Resolve a logged entry: in the queue when it is there, else through the WAL thread. False
+/// when the WAL thread is gone (the outcome's reply is dropped unanswered).
+pub(crate) fn resolve(
+    queue: &Mutex<Queue>,
+    tx: &mpsc::UnboundedSender<WalCommand>,
+    id: u64,
+    outcome: Outcome,
+) -> bool {
+    let left = {
+        let mut q = queue.lock().expect("WAL queue lock");
+        if q.closed {
+            return false;
+        }
+        q.resolve(id, outcome)
+    };
+    match left {
+        None => true,
+        Some(outcome) => tx.send(WalCommand::Resolve { id, outcome }).is_ok(),
+    }
+}
+
+/// A new segment `id`, open for writing after its header: the spare renamed (its old frames are
+/// overwritten as the segment fills) or a new file.
+fn create_segment(dir: &Path, id: u64) -> Result<File> {
+    let path = segment_path(dir, id);
+    let f = match std::fs::rename(dir.join(SPARE), &path) {
+        Ok(()) => {
+            let mut f = OpenOptions::new().write(true).open(&path)?;
+            f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+            f
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            f.write_all(MAGIC)?;
+            f.sync_all()?;
+            f
+        }
+        Err(e) => return Err(e.into()),
+    };
+    File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+impl WalWriter {
+    pub(crate) fn new(
+        dir: PathBuf,
+        segment: u64,
+        queue: Arc<Mutex<Queue>>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
+        let file = create_segment(&dir, segment)?;
+        Ok(Self {
+            dir,
+            segment,
+            file,
+            offset: MAGIC.len() as u64,
+            broken: None,
+            metrics,
+            queue,
+            frames: Vec::new(),
+        })
+    }
+
+    /// Run until every sender is gone or `Stop`.
+    pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WalCommand>) {
+        let mut stop = false;
+        while !stop {
+            let Some(cmd) = rx.blocking_recv() else {
+                break;
+            };
+            let mut group_bytes = 0;
+            let mut next = Some(cmd);
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    WalCommand::Log { id, frame } => {
+                        group_bytes += frame.len();
+                        self.frames.push(frame);
+                        self.queue().slots.push_back(Slot::Entry {
+                            id,
+                            logged: None,
+                            outcome: None,
+                        });
+                    }
+                    WalCommand::Resolve { id, outcome } => {
+                        if self.queue().resolve(id, outcome).is_some() {
+                            // Never happens: the channel delivers an entry before its Resolve.
+                            tracing::error!(id, "WAL entry resolved but never logged");
+                        }
+                    }
+                    WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
+                    WalCommand::Stop => stop = true,
+                }
+                if group_bytes < MAX_GROUP_BYTES && !stop {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().expect("WAL queue lock")
+    }
+
+    /// Write and sync the frames received so far; mark their entries and complete what can be.
+    fn flush(&mut self) {
+        if self.frames.is_empty() {
+            return;
+        }
+        let mut frames = std::mem::take(&mut self.frames);
+        let result = self.write_group(&mut frames).map_err(|e| e.to_string());
+        let mut q = self.queue();
+        // Only this thread appends entries, so the unmarked ones are exactly this group's.
+        for slot in q.slots.iter_mut().rev() {
+            match slot {
+                Slot::Entry { logged, .. } if logged.is_none() => *logged = Some(result.clone()),
+                // Earlier groups are marked already.
+                Slot::Entry { .. } => break,
+                Slot::Snapshot { .. } => {}
+            }
+        }
+        q.drain_ready();
+    }
 
     fn write_group(&mut self, frames: &mut [Vec<u8>]) -> std::io::Result<()> {
         if let Some(why) = &self.broken {
@@ -628,8 +689,11 @@ impl WalWriter {
     /// Rotate now (entries logged from here on belong to the next snapshot); the snapshot itself
     /// is taken when every entry before it is resolved.
     fn snapshot(&mut self, seq: u64, reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>) {
-        let idle = self.queue.is_empty() && self.frames.is_empty();
-        if idle && self.buffer.lock().expect("buffer lock").active_stats().1 == 0 {
+        let idle = self.frames.is_empty() && {
+            let q = self.queue();
+            q.slots.is_empty() && q.buffer.lock().expect("buffer lock").active_stats().1 == 0
+        };
+        if idle {
             let _ = reply.send(Ok(None));
             return;
         }
@@ -638,11 +702,14 @@ impl WalWriter {
         let next = self.segment + 1;
         match create_segment(&self.dir, next) {
             Ok(file) => {
-                self.queue.push_back(Slot::Snapshot {
+                let mut q = self.queue();
+                q.slots.push_back(Slot::Snapshot {
                     seq,
                     last_segment: self.segment,
                     reply,
                 });
+                q.drain_ready();
+                drop(q);
                 self.file = file;
                 self.segment = next;
                 self.offset = MAGIC.len() as u64;
@@ -652,6 +719,16 @@ impl WalWriter {
                 let _ = reply.send(Err(e));
             }
         }
+    }
+}
+
+impl Drop for WalWriter {
+    /// Nothing becomes durable from here on: what waits in the queue is answered by dropping
+    /// its reply (the writer sees the storage shut down), and later resolves are refused.
+    fn drop(&mut self) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.closed = true;
+        q.slots.clear();
     }
 }
 
