@@ -6,6 +6,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 use std::sync::Arc;
 
 use arrow_array::types::{
@@ -290,7 +293,10 @@ struct TagColumn<'a> {
     keys: Vec<i32>,
     nulls: NullBufferBuilder,
     values: Vec<Cow<'a, str>>,
-    index: HashMap<Cow<'a, str>, i32, foldhash::fast::FixedState>,
+    /// Keys into `values`, by the hash of the value: a lookup compares with [`same`] instead
+    /// of the `memcmp` call a `HashMap<Cow<str>, _>` makes per probe.
+    index: HashTable<i32>,
+    hasher: foldhash::fast::FixedState,
     /// Key of the last value appended (`usize::MAX` before the first).
     last: usize,
     /// The row that added the newest value.
@@ -303,7 +309,8 @@ impl<'a> TagColumn<'a> {
             keys: Vec::new(),
             nulls: NullBufferBuilder::new(0),
             values: Vec::new(),
-            index: HashMap::default(),
+            index: HashTable::new(),
+            hasher: Default::default(),
             last: usize::MAX,
             newest_row: 0,
         }
@@ -315,14 +322,23 @@ impl<'a> TagColumn<'a> {
         let key = match self.values.get(self.last) {
             Some(prev) if same(prev.as_bytes(), value.as_bytes()) => self.last,
             _ => {
-                let key = match self.index.get(value.as_ref()) {
+                let bytes = value.as_bytes();
+                let hash = self.hasher.hash_one(bytes);
+                let values = &self.values;
+                let key = match self
+                    .index
+                    .find(hash, |&k| same(values[k as usize].as_bytes(), bytes))
+                {
                     Some(&k) => k as usize,
                     None => {
                         let k = self.values.len();
                         self.newest_row = self.keys.len();
                         self.values.push(value.clone());
+                        let (values, hasher) = (&self.values, &self.hasher);
                         // A body holds far fewer than 2^31 lines, so keys fit.
-                        self.index.insert(value.clone(), k as i32);
+                        self.index.insert_unique(hash, k as i32, |&k| {
+                            hasher.hash_one(values[k as usize].as_bytes())
+                        });
                         k
                     }
                 };
@@ -348,7 +364,13 @@ impl<'a> TagColumn<'a> {
         if self.newest_row >= len
             && let Some(v) = self.values.pop()
         {
-            self.index.remove(&v);
+            let popped = self.values.len() as i32;
+            if let Ok(entry) = self
+                .index
+                .find_entry(self.hasher.hash_one(v.as_bytes()), |&k| k == popped)
+            {
+                entry.remove();
+            }
             // The value now newest was added by an earlier row (or, at row 0, by none left).
             self.newest_row = 0;
         }
