@@ -149,6 +149,7 @@ pub(crate) struct Inner {
     /// When a persist last added a file to a (table, day); compaction's "cold day" rule.
     pub(crate) last_persisted: Mutex<HashMap<(TableKey, i64), Instant>>,
     wal_tx: mpsc::UnboundedSender<WalCommand>,
+    /// Logged entries in log order, shared with the WAL thread: writers resolve their own.
     wal_queue: Arc<Mutex<wal::Queue>>,
     /// Id of the next logged WAL entry (ids only match `Resolve`s to entries while running).
     next_wal_id: AtomicU64,
