@@ -90,6 +90,11 @@ fn parse_header(data: &[u8], member: usize) -> Result<usize, Error> {
             quote(&shown)
         )));
     }
+    let truncated = || corrupt(format!("member {member} has a truncated header"));
+    // The fixed part (magic, method, flags, mtime, xfl, os) before reading any of it.
+    if data.len() < 10 {
+        return Err(truncated());
+    }
     if data[2] != 8 {
         return Err(corrupt(format!(
             "member {member} uses compression method {}, expected 8 (deflate)",
@@ -103,7 +108,6 @@ fn parse_header(data: &[u8], member: usize) -> Result<usize, Error> {
         )));
     }
     let mut pos = 10;
-    let truncated = || corrupt(format!("member {member} has a truncated header"));
     if flags & FEXTRA != 0 {
         let len = data.get(pos..pos + 2).ok_or_else(truncated)?;
         pos += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
@@ -251,6 +255,14 @@ mod tests {
         assert!(gunzip(&z, 100).unwrap_err().to_string().contains("CRC"));
         let z = gz(b"hello world hello world");
         assert!(gunzip(&z[..z.len() - 12], 100).is_err());
+        // A header cut inside its fixed 10 bytes, alone or as a second member, is an error
+        // (it used to index past the end and panic).
+        let mut two = gz(b"a");
+        two.extend_from_slice(&[0x1f, 0x8b]);
+        for cut in [&[0x1f, 0x8b][..], &[0x1f, 0x8b, 8, 0], &z[..9], &two] {
+            let e = gunzip(cut, 100).unwrap_err();
+            assert!(e.to_string().contains("truncated header"), "{e}");
+        }
         assert!(matches!(
             decode_body(b"x", Some("br"), 10),
             Err(Error::UnsupportedEncoding(_))
