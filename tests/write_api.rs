@@ -295,6 +295,11 @@ fn gzip_bodies_and_limits() {
     r.headers.push(("Content-Encoding", "gzip"));
     expect_error(&run(&r), 400, "invalid", "invalid gzip body");
 
+    // Just the magic bytes: a 400, not a panic.
+    let mut r = post("/write", "db=b", &[0x1f, 0x8b]);
+    r.headers.push(("Content-Encoding", "gzip"));
+    expect_error(&run(&r), 400, "invalid", "invalid gzip body");
+
     let mut r = post("/write", "db=b", b"m v=1");
     r.headers.push(("Content-Encoding", "br"));
     expect_error(
