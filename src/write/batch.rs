@@ -7,8 +7,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
 use std::sync::Arc;
 
 use arrow_array::types::{
@@ -19,6 +17,7 @@ use arrow_array::{
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use hashbrown::HashTable;
 
 use crate::error::{cut, quote};
 use crate::schema::{ColumnType, FieldType, Schema};
@@ -303,6 +302,12 @@ struct TagColumn<'a> {
     newest_row: usize,
 }
 
+/// The hash a tag value is indexed by; lookup, insert (and rehash) and removal must agree.
+#[inline(always)]
+fn value_hash(hasher: &foldhash::fast::FixedState, value: &str) -> u64 {
+    hasher.hash_one(value.as_bytes())
+}
+
 impl<'a> TagColumn<'a> {
     fn new() -> Self {
         TagColumn {
@@ -323,7 +328,7 @@ impl<'a> TagColumn<'a> {
             Some(prev) if same(prev.as_bytes(), value.as_bytes()) => self.last,
             _ => {
                 let bytes = value.as_bytes();
-                let hash = self.hasher.hash_one(bytes);
+                let hash = value_hash(&self.hasher, value);
                 let values = &self.values;
                 let key = match self
                     .index
@@ -337,7 +342,7 @@ impl<'a> TagColumn<'a> {
                         let (values, hasher) = (&self.values, &self.hasher);
                         // A body holds far fewer than 2^31 lines, so keys fit.
                         self.index.insert_unique(hash, k as i32, |&k| {
-                            hasher.hash_one(values[k as usize].as_bytes())
+                            value_hash(hasher, &values[k as usize])
                         });
                         k
                     }
@@ -367,7 +372,7 @@ impl<'a> TagColumn<'a> {
             let popped = self.values.len() as i32;
             if let Ok(entry) = self
                 .index
-                .find_entry(self.hasher.hash_one(v.as_bytes()), |&k| k == popped)
+                .find_entry(value_hash(&self.hasher, &v), |&k| k == popped)
             {
                 entry.remove();
             }
