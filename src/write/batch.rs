@@ -324,6 +324,17 @@ impl<'a> TagColumn<'a> {
     // A `Cow` rather than `&str`: a value borrowed from the body is kept borrowed.
     #[allow(clippy::ptr_arg)]
     fn append(&mut self, value: &Cow<'a, str>) {
+        self.append_with(value, || value.clone());
+    }
+
+    /// [`TagColumn::append`] of a value borrowed from the body (the fast path's).
+    fn append_str(&mut self, value: &'a str) {
+        self.append_with(value, || Cow::Borrowed(value));
+    }
+
+    /// Append `value`; `owned` makes the value kept when it is new to the column.
+    #[inline(always)]
+    fn append_with(&mut self, value: &str, owned: impl FnOnce() -> Cow<'a, str>) {
         let key = match self.values.get(self.last) {
             Some(prev) if same(prev.as_bytes(), value.as_bytes()) => self.last,
             _ => {
@@ -338,7 +349,7 @@ impl<'a> TagColumn<'a> {
                     None => {
                         let k = self.values.len();
                         self.newest_row = self.keys.len();
-                        self.values.push(value.clone());
+                        self.values.push(owned());
                         let (values, hasher) = (&self.values, &self.hasher);
                         // A body holds far fewer than 2^31 lines, so keys fit.
                         self.index.insert_unique(hash, k as i32, |&k| {
@@ -801,9 +812,9 @@ impl<'a> PointSink<'a> for TableBuilder<'a> {
     }
 
     #[inline(always)]
-    fn tag(&mut self, k: usize, value: Cow<'a, str>) {
+    fn tag(&mut self, k: usize, value: &'a str) {
         if let ColumnData::Tag(b) = &mut self.columns[self.layout[k]].data {
-            b.append(&value);
+            b.append_str(value);
         }
     }
 

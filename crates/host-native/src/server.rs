@@ -15,6 +15,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request as HttpRequest, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response as HttpResponse;
+use bytes::Bytes;
 use influxgate::query::params::V3Format;
 use influxgate::query::run::Output;
 use influxgate::query::translate::QuerySchema;
@@ -24,7 +25,9 @@ use influxgate::{
     WritePlan, stage,
 };
 use influxgate_engine::{Engine, QueryLimits};
-use influxgate_storage::{Catalog, NewColumn, ParquetCodec, Storage, StorageConfig, StorageError};
+use influxgate_storage::{
+    Catalog, ExpectedWrite, NewColumn, ParquetCodec, Storage, StorageConfig, StorageError,
+};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -374,6 +377,9 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: HttpRequest) -> HttpR
     let path = parts.uri.path().to_string();
     let label = endpoint(&method, &path);
     let limit = state.config.max_body_bytes;
+    // A line-protocol write logs its body as soon as it is read: announce it, so a group commit
+    // running meanwhile can wait for its entry.
+    let expected = matches!(label, "write_v1" | "write_v2").then(|| state.storage.expect_write());
     let response = match to_bytes(body, limit + 1).await {
         // The core turns an over-limit body into 413; read at most limit+1 bytes of it.
         Err(_) => Response::error(&Error::TooLarge {
@@ -391,7 +397,8 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: HttpRequest) -> HttpR
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
                 .collect();
             let query = parts.uri.query().unwrap_or("").to_string();
-            respond(&state, &method, &path, &query, &headers, &body).await
+            let expected = expected.map(|e| (e, body.clone()));
+            respond(&state, &method, &path, &query, &headers, &body, expected).await
         }
     };
     state.metrics.request(label, response.status);
@@ -408,6 +415,7 @@ async fn respond(
     query: &str,
     headers: &[(String, String)],
     body: &[u8],
+    expected: Option<(ExpectedWrite, Bytes)>,
 ) -> Response {
     let header_refs: Vec<(&str, &str)> = headers
         .iter()
@@ -423,7 +431,7 @@ async fn respond(
     let catalog = CatalogView(state.storage.catalog());
     // Parsing is CPU work on borrowed data; it is fast (GB/s) so it runs inline.
     let action = match stage(&request, now_ns(), &state.config, &catalog) {
-        Staged::Write(pending) => return write(state, pending).await,
+        Staged::Write(pending) => return write(state, pending, expected).await,
         Staged::Done(action) => action,
     };
     match action {
@@ -491,10 +499,18 @@ async fn respond(
 
 /// A line-protocol write: its record goes to the WAL first, and the body is parsed while the WAL
 /// syncs; the rows are stored (and the response sent) once both are done.
-async fn write(state: &Arc<AppState>, pending: PendingWrite<'_>) -> Response {
+async fn write(
+    state: &Arc<AppState>,
+    pending: PendingWrite<'_>,
+    expected: Option<(ExpectedWrite, Bytes)>,
+) -> Response {
     let config = &state.config;
     let database = pending.record.database.clone();
-    let mut logged = match state.storage.log_write(&pending.record) {
+    let logged = match expected {
+        Some((e, body)) => e.log(&pending.record, body),
+        None => state.storage.log_write(&pending.record),
+    };
+    let mut logged = match logged {
         Ok(l) => l,
         Err(e) => return pending.failed(&storage_error(e), config),
     };

@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit};
+use bytes::Bytes;
 use futures::TryStreamExt;
 use influxgate::ColumnType;
 use influxgate::handler::WriteRecord;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 pub use influxgate;
@@ -56,6 +57,9 @@ pub struct StorageConfig {
     pub prefix: Path,
     /// Local directory of the WAL segments and `catalog.json` (always local disk).
     pub wal_dir: PathBuf,
+    /// Longest a WAL group commit waits for the entries of announced writes
+    /// ([`Storage::expect_write`]) before it is written without them.
+    pub group_commit_wait: Duration,
     /// Buffered bytes (unpersisted, including in-flight writes) above which writes are refused
     /// with `Overloaded` (or `Unavailable` while the object store is failing). A write into an
     /// empty buffer is always accepted, however large.
@@ -99,6 +103,7 @@ impl StorageConfig {
             object_store,
             prefix,
             wal_dir: wal_dir.into(),
+            group_commit_wait: Duration::from_millis(2),
             max_buffer_bytes: 1 << 30,
             persist_threshold_bytes: 128 << 20,
             persist_max_age: Duration::from_secs(60),
@@ -148,7 +153,9 @@ pub(crate) struct Inner {
     pub(crate) files_version: AtomicU64,
     /// When a persist last added a file to a (table, day); compaction's "cold day" rule.
     pub(crate) last_persisted: Mutex<HashMap<(TableKey, i64), Instant>>,
-    wal_tx: mpsc::UnboundedSender<WalCommand>,
+    wal_tx: std::sync::mpsc::Sender<WalCommand>,
+    /// Writes announced by [`Storage::expect_write`] that have not logged yet.
+    wal_incoming: Arc<AtomicUsize>,
     /// Logged entries in log order, shared with the WAL thread: writers resolve their own.
     wal_queue: Arc<Mutex<wal::Queue>>,
     /// Id of the next logged WAL entry (ids only match `Resolve`s to entries while running).
@@ -269,8 +276,16 @@ impl Storage {
         let metrics = Arc::new(Metrics::default());
 
         let wal_queue = wal::Queue::new(buffer.clone(), bytes.clone(), metrics.clone());
-        let writer = WalWriter::new(wal_dir, last + 1, wal_queue.clone(), metrics.clone())?;
-        let (wal_tx, wal_rx) = mpsc::unbounded_channel();
+        let wal_incoming = Arc::new(AtomicUsize::new(0));
+        let writer = WalWriter::new(
+            wal_dir,
+            last + 1,
+            wal_queue.clone(),
+            metrics.clone(),
+            wal_incoming.clone(),
+            config.group_commit_wait,
+        )?;
+        let (wal_tx, wal_rx) = std::sync::mpsc::channel();
         let wal_thread = std::thread::Builder::new()
             .name("influxgate-wal".into())
             .spawn(move || writer.run(wal_rx))?;
@@ -285,6 +300,7 @@ impl Storage {
             files_version: AtomicU64::new(0),
             last_persisted: Mutex::new(HashMap::new()),
             wal_tx,
+            wal_incoming,
             wal_queue,
             next_wal_id: AtomicU64::new(0),
             persist: tokio::sync::Mutex::new(None),
@@ -352,7 +368,10 @@ impl Storage {
         let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
         inner
             .wal_tx
-            .send(WalCommand::Log { id, frame })
+            .send(WalCommand::Log {
+                id,
+                frame: frame.into(),
+            })
             .map_err(|_| StorageError::ShutDown)?;
         // From here the WAL writer owns the reservation (it releases it if the write fails).
         reservation.size = 0;
@@ -364,27 +383,19 @@ impl Storage {
     /// [`LoggedWrite::commit`] (or drops the handle when the parse stores nothing). Replay parses
     /// the record again, so what is committed must be `record.parse` against the catalog.
     pub fn log_write(&self, record: &WriteRecord<'_>) -> Result<LoggedWrite> {
-        let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(StorageError::ShutDown);
+        log_write(&self.inner, record, None)
+    }
+
+    /// Announce a line-protocol write whose body is still being read, before
+    /// [`ExpectedWrite::log`]: while writes are announced, a group commit waits (briefly) for
+    /// their entries, so one fsync covers them. Drop the handle if the write ends without
+    /// logging.
+    pub fn expect_write(&self) -> ExpectedWrite {
+        self.inner.wal_incoming.fetch_add(1, Ordering::AcqRel);
+        ExpectedWrite {
+            inner: self.inner.clone(),
+            pending: true,
         }
-        let reserved = record.body.len();
-        inner.reserve(reserved)?;
-        let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
-        let logged = LoggedWrite {
-            inner: inner.clone(),
-            id,
-            reserved,
-            resolved: false,
-        };
-        inner
-            .wal_tx
-            .send(WalCommand::Log {
-                id,
-                frame: wal::encode_request(record),
-            })
-            .map_err(|_| StorageError::ShutDown)?;
-        Ok(logged)
     }
 
     /// A snapshot of the catalog (cheap: an `Arc`).
@@ -621,6 +632,80 @@ impl Drop for Reservation<'_> {
             self.bytes.fetch_sub(self.size, Ordering::AcqRel);
         }
     }
+}
+
+/// A write announced to the WAL's group commit (see [`Storage::expect_write`]).
+#[derive(Debug)]
+#[must_use = "dropping it withdraws the announcement"]
+pub struct ExpectedWrite {
+    inner: Arc<Inner>,
+    pending: bool,
+}
+
+impl ExpectedWrite {
+    /// [`Storage::log_write`] for the announced write. `body` holds the record's body bytes
+    /// (the request's own buffer: the WAL writes it from there instead of copying it).
+    pub fn log(mut self, record: &WriteRecord<'_>, body: Bytes) -> Result<LoggedWrite> {
+        let inner = self.inner.clone();
+        log_write(&inner, record, Some((&mut self, body)))
+    }
+
+    /// No longer expected; called just before the entry is sent (a group that then sees no
+    /// other expected write is written at once, with this entry or without it).
+    fn arrived(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            self.inner.wal_incoming.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for ExpectedWrite {
+    fn drop(&mut self) {
+        if self.pending && self.inner.wal_incoming.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A group may be waiting for this write's entry.
+            let _ = self.inner.wal_tx.send(WalCommand::Nudge);
+        }
+    }
+}
+
+/// [`Storage::log_write`], for an announced write or not.
+fn log_write(
+    inner: &Arc<Inner>,
+    record: &WriteRecord<'_>,
+    expected: Option<(&mut ExpectedWrite, Bytes)>,
+) -> Result<LoggedWrite> {
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(StorageError::ShutDown);
+    }
+    let reserved = record.body.len();
+    inner.reserve(reserved)?;
+    let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
+    let logged = LoggedWrite {
+        inner: inner.clone(),
+        id,
+        reserved,
+        resolved: false,
+    };
+    let frame = match expected {
+        Some((e, body)) => {
+            // Not the record's own bytes: copy those (never happens with the server).
+            let same = body.as_ptr() == record.body.as_ptr() && body.len() == record.body.len();
+            let body = if same {
+                body
+            } else {
+                Bytes::copy_from_slice(record.body)
+            };
+            let frame = wal::request_frame(record, body);
+            e.arrived();
+            frame
+        }
+        None => wal::request_frame(record, Bytes::copy_from_slice(record.body)),
+    };
+    inner
+        .wal_tx
+        .send(WalCommand::Log { id, frame })
+        .map_err(|_| StorageError::ShutDown)?;
+    Ok(logged)
 }
 
 /// A line-protocol write whose record is in the WAL (see [`Storage::log_write`]).

@@ -38,15 +38,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{Cursor, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
+use bytes::Bytes;
 use influxgate::handler::WriteRecord;
 use influxgate::write::precision::Precision;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::buffer::{Buffer, Snapshot};
 use crate::error::{Result, StorageError};
@@ -108,23 +110,62 @@ const PRECISIONS: [Precision; 6] = [
     Precision::Hours,
 ];
 
+/// A complete frame as the WAL writer takes it: its start, then (for a request entry) the body
+/// as received, shared with the request rather than copied into the frame.
+pub struct Frame {
+    head: Vec<u8>,
+    body: Bytes,
+}
+
+impl Frame {
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// The whole frame in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        [&self.head[..], &self.body[..]].concat()
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(head: Vec<u8>) -> Self {
+        Frame {
+            head,
+            body: Bytes::new(),
+        }
+    }
+}
+
 /// Encode a line-protocol request as a complete frame (header included).
 pub fn encode_request(r: &WriteRecord<'_>) -> Vec<u8> {
+    request_frame(r, Bytes::copy_from_slice(r.body)).to_vec()
+}
+
+/// [`encode_request`] as a [`Frame`] holding `body`, which must be `r.body`'s bytes.
+pub fn request_frame(r: &WriteRecord<'_>, body: Bytes) -> Frame {
+    debug_assert_eq!(&body[..], r.body);
     let encoding = r.content_encoding.unwrap_or("");
-    let mut out = Vec::with_capacity(64 + r.database.len() + encoding.len() + r.body.len());
-    out.resize(8, 0);
-    out.push(REQUEST);
-    put_bytes(&mut out, r.database.as_bytes());
+    let mut head = Vec::with_capacity(64 + r.database.len() + encoding.len());
+    head.resize(8, 0);
+    head.push(REQUEST);
+    put_bytes(&mut head, r.database.as_bytes());
     let precision = PRECISIONS
         .iter()
         .position(|p| *p == r.precision)
         .expect("every precision is listed") as u8;
-    out.push(precision);
-    out.extend_from_slice(&r.now_ns.to_le_bytes());
-    put_bytes(&mut out, encoding.as_bytes());
-    out.extend_from_slice(&(r.max_body_bytes as u64).to_le_bytes());
-    put_bytes(&mut out, r.body);
-    seal(out)
+    head.push(precision);
+    head.extend_from_slice(&r.now_ns.to_le_bytes());
+    put_bytes(&mut head, encoding.as_bytes());
+    head.extend_from_slice(&(r.max_body_bytes as u64).to_le_bytes());
+    head.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    let payload_len = (head.len() - 8 + body.len()) as u32;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[8..]);
+    crc.update(&body);
+    head[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    head[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+    Frame { head, body }
 }
 
 /// Fill in the header of a frame built after 8 placeholder bytes.
@@ -358,7 +399,7 @@ fn is_current_version(path: &Path) -> bool {
 
 pub(crate) enum WalCommand {
     /// Append this frame (group commit); its outcome follows with `Resolve`.
-    Log { id: u64, frame: Vec<u8> },
+    Log { id: u64, frame: Frame },
     /// What the logged entry `id` stores.
     Resolve { id: u64, outcome: Outcome },
     /// Rotate to a new segment and, once every entry logged before is resolved, move the active
@@ -367,6 +408,9 @@ pub(crate) enum WalCommand {
         seq: u64,
         reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>,
     },
+    /// An expected write ended before logging anything (see `Storage::expect_write`): a group
+    /// waiting for it stops waiting if no other is expected.
+    Nudge,
     /// Commit what is pending, then exit.
     Stop,
 }
@@ -408,7 +452,11 @@ pub(crate) struct WalWriter {
     metrics: Arc<Metrics>,
     queue: Arc<Mutex<Queue>>,
     /// Frames received but not written yet.
-    frames: Vec<Vec<u8>>,
+    frames: Vec<Frame>,
+    /// Writes whose bodies are being read: their entries are about to arrive.
+    incoming: Arc<AtomicUsize>,
+    /// Longest a group waits for them.
+    group_wait: Duration,
 }
 
 /// Logged entries and snapshots in log order, shared by the WAL thread and the writers.
@@ -536,7 +584,7 @@ impl Queue {
 /// when the WAL thread is gone (the outcome's reply is dropped unanswered).
 pub(crate) fn resolve(
     queue: &Mutex<Queue>,
-    tx: &mpsc::UnboundedSender<WalCommand>,
+    tx: &Sender<WalCommand>,
     id: u64,
     outcome: Outcome,
 ) -> bool {
@@ -584,6 +632,8 @@ impl WalWriter {
         segment: u64,
         queue: Arc<Mutex<Queue>>,
         metrics: Arc<Metrics>,
+        incoming: Arc<AtomicUsize>,
+        group_wait: Duration,
     ) -> Result<Self> {
         let file = create_segment(&dir, segment)?;
         Ok(Self {
@@ -595,40 +645,64 @@ impl WalWriter {
             metrics,
             queue,
             frames: Vec::new(),
+            incoming,
+            group_wait,
         })
     }
 
     /// Run until every sender is gone or `Stop`.
-    pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WalCommand>) {
+    ///
+    /// A group takes every entry already sent; while other writes are still reading their
+    /// bodies (their entries are about to arrive) it waits for them too, up to `group_wait`,
+    /// so one fsync covers them. A lone writer's entry is written at once: its fsync runs while
+    /// its body is parsed.
+    pub(crate) fn run(mut self, rx: Receiver<WalCommand>) {
         let mut stop = false;
         while !stop {
-            let Some(cmd) = rx.blocking_recv() else {
+            let Ok(cmd) = rx.recv() else {
                 break;
             };
             let mut group_bytes = 0;
+            let mut deadline = None;
             let mut next = Some(cmd);
-            while let Some(cmd) = next.take() {
-                match cmd {
-                    WalCommand::Log { id, frame } => {
-                        group_bytes += frame.len();
-                        self.frames.push(frame);
-                        self.queue().slots.push_back(Slot::Entry {
-                            id,
-                            logged: None,
-                            outcome: None,
-                        });
-                    }
-                    WalCommand::Resolve { id, outcome } => {
-                        if self.queue().resolve(id, outcome).is_some() {
-                            // Never happens: the channel delivers an entry before its Resolve.
-                            tracing::error!(id, "WAL entry resolved but never logged");
+            loop {
+                while let Some(cmd) = next.take() {
+                    match cmd {
+                        WalCommand::Log { id, frame } => {
+                            group_bytes += frame.len();
+                            self.frames.push(frame);
+                            self.queue().slots.push_back(Slot::Entry {
+                                id,
+                                logged: None,
+                                outcome: None,
+                            });
                         }
+                        WalCommand::Resolve { id, outcome } => {
+                            if self.queue().resolve(id, outcome).is_some() {
+                                // Never happens: the channel delivers an entry before its Resolve.
+                                tracing::error!(id, "WAL entry resolved but never logged");
+                            }
+                        }
+                        WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
+                        WalCommand::Nudge => {}
+                        WalCommand::Stop => stop = true,
                     }
-                    WalCommand::Snapshot { seq, reply } => self.snapshot(seq, reply),
-                    WalCommand::Stop => stop = true,
+                    if group_bytes < MAX_GROUP_BYTES && !stop {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                if group_bytes < MAX_GROUP_BYTES && !stop {
-                    next = rx.try_recv().ok();
+                if stop
+                    || self.frames.is_empty()
+                    || group_bytes >= MAX_GROUP_BYTES
+                    || self.incoming.load(Ordering::Acquire) == 0
+                {
+                    break;
+                }
+                let until = *deadline.get_or_insert_with(|| Instant::now() + self.group_wait);
+                match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    Ok(cmd) => next = Some(cmd),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => stop = true,
                 }
             }
             self.flush();
@@ -649,15 +723,19 @@ impl WalWriter {
         self.queue().mark_logged(&result);
     }
 
-    fn write_group(&mut self, frames: &mut [Vec<u8>]) -> std::io::Result<()> {
+    fn write_group(&mut self, frames: &mut [Frame]) -> std::io::Result<()> {
         if let Some(why) = &self.broken {
             return Err(std::io::Error::other(why.clone()));
         }
         for frame in frames.iter_mut() {
-            salt_frame(frame, self.segment);
+            salt_frame(&mut frame.head, self.segment);
         }
-        let len: usize = frames.iter().map(Vec::len).sum();
-        let result = write_all_vectored(&mut self.file, frames).and_then(|()| {
+        let len: usize = frames.iter().map(Frame::len).sum();
+        let parts: Vec<&[u8]> = frames
+            .iter()
+            .flat_map(|f| [&f.head[..], &f.body[..]])
+            .collect();
+        let result = write_all_vectored(&mut self.file, &parts).and_then(|()| {
             let start = Instant::now();
             let r = self.file.sync_data();
             self.metrics.observe_fsync(start.elapsed());
@@ -720,9 +798,9 @@ impl WalWriter {
     }
 }
 
-/// All of `frames`, in order, with as few `writev`s as the kernel takes (no joined copy).
-fn write_all_vectored(file: &mut File, frames: &[Vec<u8>]) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+/// All of `parts`, in order, with as few `writev`s as the kernel takes (no joined copy).
+fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         match file.write_vectored(rest) {
@@ -790,7 +868,7 @@ mod tests {
     fn queue_stores_in_log_order_whoever_completes_the_head() {
         let buffer = Arc::new(Mutex::new(Buffer::default()));
         let q = Queue::new(buffer.clone(), Default::default(), Default::default());
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = std::sync::mpsc::channel();
         push_entry(&q, 1);
         push_entry(&q, 2);
         let buffered = || buffer.lock().unwrap().table_batches("db", "m");
@@ -814,7 +892,7 @@ mod tests {
     fn resolve_before_the_thread_has_the_entry_goes_through_the_channel() {
         let buffer = Arc::new(Mutex::new(Buffer::default()));
         let q = Queue::new(buffer, Default::default(), Default::default());
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         let (outcome, _reply) = rows(1);
         assert!(resolve(&q, &tx, 9, outcome));
         assert!(matches!(
@@ -828,10 +906,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let buffer = Arc::new(Mutex::new(Buffer::default()));
         let q = Queue::new(buffer, Default::default(), Default::default());
-        let writer = WalWriter::new(dir.path().into(), 1, q.clone(), Default::default()).unwrap();
+        let writer = WalWriter::new(
+            dir.path().into(),
+            1,
+            q.clone(),
+            Default::default(),
+            Default::default(),
+            Duration::ZERO,
+        )
+        .unwrap();
         push_entry(&q, 1);
         push_entry(&q, 2);
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = std::sync::mpsc::channel();
         let (first, mut rx1) = rows(1);
         assert!(resolve(&q, &tx, 1, first));
         drop(writer);
@@ -852,7 +938,8 @@ mod tests {
             .collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        write_all_vectored(&mut File::create(&path).unwrap(), &frames).unwrap();
+        let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        write_all_vectored(&mut File::create(&path).unwrap(), &parts).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), frames.concat());
     }
 

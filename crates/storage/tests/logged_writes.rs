@@ -149,3 +149,39 @@ async fn a_snapshot_waits_for_entries_logged_before_it() {
         vec![format!("host=a,v=1,time={}", t * SEC)]
     );
 }
+
+/// While a write is announced (its body still being read), a group commit waits for its entry,
+/// so one fsync covers both; a withdrawn announcement releases the waiting group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_writes_share_a_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), local_store(dir.path()));
+    c.group_commit_wait = Duration::from_secs(60);
+    let s = Storage::open(c).await.unwrap();
+    let fsyncs = |s: &Storage| s.metrics().wal_fsyncs;
+    let before = fsyncs(&s);
+    let second = s.expect_write();
+    let third = s.expect_write();
+    let r1 = record("cpu v=1 1\n");
+    let mut l1 = s.log_write(&r1).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fsyncs(&s),
+        before,
+        "the group waits for the announced writes"
+    );
+    let body = bytes::Bytes::from_static(b"cpu v=2 2\n");
+    let r2 = WriteRecord {
+        body: &body,
+        ..record("")
+    };
+    let mut l2 = second.log(&r2, body.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fsyncs(&s), before, "one announced write is still to come");
+    // Withdrawn (a bad token, say): nothing else is expected, the group is written.
+    drop(third);
+    commit(&s, &mut l1, &r1).await;
+    commit(&s, &mut l2, &r2).await;
+    assert_eq!(fsyncs(&s) - before, 1, "one fsync for both entries");
+    assert_eq!(rows(&s, "cpu").await.len(), 2);
+}

@@ -73,8 +73,8 @@ pub(crate) trait PointSink<'a> {
     fn field_count(&self) -> usize;
     /// The `k`-th expected key: tags first, then fields.
     fn key(&self, k: usize) -> &str;
-    /// The value of the `k`-th tag.
-    fn tag(&mut self, k: usize, value: Cow<'a, str>);
+    /// The value of the `k`-th tag (a value with escapes is left to the general path).
+    fn tag(&mut self, k: usize, value: &'a str);
     /// The value of the `k`-th field; `false` (nothing taken) if its type is not the expected one.
     fn field(&mut self, k: usize, value: FieldValue<'a>) -> bool;
 }
