@@ -519,7 +519,6 @@ impl Queue {
     /// Pop the entries (and snapshots) at the head of the queue that can complete.
     fn drain_ready(&mut self) {
         let now = Instant::now();
-        let mut inserted = 0u64;
         while let Some(front) = self.slots.front() {
             if let Slot::Entry {
                 logged, outcome, ..
@@ -546,7 +545,8 @@ impl Queue {
                                 .lock()
                                 .expect("buffer lock")
                                 .insert(&database, &batches, now);
-                            inserted += 1;
+                            // Counted before the writer hears back, which may read it.
+                            self.metrics.wal_entries.fetch_add(1, Ordering::Relaxed);
                             Ok(())
                         }
                         Err(e) => {
@@ -574,9 +574,6 @@ impl Queue {
                 }
             }
         }
-        self.metrics
-            .wal_entries
-            .fetch_add(inserted, Ordering::Relaxed);
     }
 }
 
