@@ -152,6 +152,11 @@ pub struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
+    /// Byte offset in the body of the next thing to read.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
     /// The physical line number (1-based) the iterator has reached.
     pub fn line_number(&self) -> usize {
         self.line
