@@ -5,7 +5,8 @@
 //!
 //! The buffer is what a load run leaves: `REQUESTS` write requests of `LINES` lines, each parsed
 //! by the core into one batch per measurement (the rows of one request share a timestamp range;
-//! 100 hosts, so series repeat across requests).
+//! 100 hosts, so series repeat across requests). `dedup_sort_4_writers` interleaves four writers
+//! over the same time range, as concurrent clients do.
 
 use std::hint::black_box;
 
@@ -22,11 +23,14 @@ const REQUESTS: usize = 100;
 const LINES: usize = 1000;
 
 /// One request's body: cpu lines (3 tags, 4 floats) and disk lines (5 tags, ints and a float).
-fn request(n: usize) -> String {
+/// Request `n` comes from writer `n % writers`; the requests of concurrent writers cover the
+/// same time range, so with several a series' times do not ascend in write order.
+fn request(n: usize, writers: usize) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     for i in 0..LINES {
-        let t = 1_700_000_000_000_000_000 + (n * LINES + i) as i64 * 1_000_000;
+        let step = ((n / writers) * LINES + i) * writers + n % writers;
+        let t = 1_700_000_000_000_000_000 + step as i64 * 1_000_000;
         let host = (n * 7 + i) % 100;
         let x = ((n * 31 + i * 17) % 1000) as f64 / 8.0;
         if i % 2 == 0 {
@@ -52,11 +56,11 @@ fn request(n: usize) -> String {
 }
 
 /// The buffered batches of each table, oldest first.
-fn buffer() -> Vec<(String, Vec<RecordBatch>)> {
+fn buffer(writers: usize) -> Vec<(String, Vec<RecordBatch>)> {
     let mut tables: Vec<(String, Vec<RecordBatch>)> = Vec::new();
     for n in 0..REQUESTS {
         let parsed = build(
-            &request(n),
+            &request(n, writers),
             "db",
             Precision::Nanoseconds,
             0,
@@ -75,7 +79,8 @@ fn buffer() -> Vec<(String, Vec<RecordBatch>)> {
 }
 
 fn persist(c: &mut Criterion) {
-    let tables = buffer();
+    let tables = buffer(1);
+    let interleaved = buffer(4);
     let sorted: Vec<RecordBatch> = tables
         .iter()
         .map(|(_, b)| dedup_sort(b, None).unwrap().unwrap())
@@ -85,6 +90,13 @@ fn persist(c: &mut Criterion) {
     g.bench_function("dedup_sort", |b| {
         b.iter(|| {
             for (_, batches) in &tables {
+                black_box(dedup_sort(black_box(batches), None).unwrap());
+            }
+        })
+    });
+    g.bench_function("dedup_sort_4_writers", |b| {
+        b.iter(|| {
+            for (_, batches) in &interleaved {
                 black_box(dedup_sort(black_box(batches), None).unwrap());
             }
         })

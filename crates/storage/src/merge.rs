@@ -175,9 +175,20 @@ fn dedup_sort_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
         next[*s as usize] += 1;
     }
     let mut groups: Vec<(usize, usize)> = Vec::with_capacity(n); // [start, end) in `order`
+    let mut keyed: Vec<(i64, u32)> = Vec::new();
     for w in starts.windows(2) {
         let bucket = &mut order[w[0]..w[1]];
-        bucket.sort_by_key(|r| time[*r as usize]);
+        if !bucket.is_sorted_by_key(|r| time[*r as usize]) {
+            // Concurrent writers interleave a series' times. Rows of a bucket ascend, so
+            // sorting (time, row) pairs keeps write order among equal times, like a stable
+            // sort, without looking each row's time up at every comparison.
+            keyed.clear();
+            keyed.extend(bucket.iter().map(|r| (time[*r as usize], *r)));
+            keyed.sort_unstable();
+            for (slot, (_, r)) in bucket.iter_mut().zip(&keyed) {
+                *slot = *r;
+            }
+        }
         let mut start = w[0];
         for i in w[0] + 1..=w[1] {
             if i == w[1] || time[order[i] as usize] != time[order[start] as usize] {
