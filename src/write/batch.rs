@@ -948,7 +948,11 @@ mod tests {
         t.time = vec![0; PROJECT_AT_ROWS];
         t.project(1_000, 32_000);
         let want = PROJECT_AT_ROWS * 32;
-        assert!(t.time.capacity() >= want + want / 16, "{}", t.time.capacity());
+        assert!(
+            t.time.capacity() >= want + want / 16,
+            "{}",
+            t.time.capacity()
+        );
         assert!(t.time.capacity() < 2 * want, "{}", t.time.capacity());
         let before = t.time.capacity();
         t.rows += 1;
@@ -958,7 +962,11 @@ mod tests {
         let mut big = TableBuilder::new("m");
         big.rows = PROJECT_AT_ROWS;
         big.project(1, 1 << 40);
-        assert!(big.time.capacity() <= 2 * PROJECT_MAX_ROWS, "{}", big.time.capacity());
+        assert!(
+            big.time.capacity() <= 2 * PROJECT_MAX_ROWS,
+            "{}",
+            big.time.capacity()
+        );
     }
 
     /// Rows written past the projection (two interleaved tables, a string field and a field
@@ -967,7 +975,11 @@ mod tests {
     fn rows_after_the_projection_are_kept() {
         let mut body = String::new();
         for i in 0..1000 {
-            let extra = if i >= 500 { format!(",late={i}i") } else { String::new() };
+            let extra = if i >= 500 {
+                format!(",late={i}i")
+            } else {
+                String::new()
+            };
             body += &format!("a,h=h{} s=\"v{i}\"{extra} {i}\n", i % 7);
             body += &format!("b v={i} {i}\n");
         }
@@ -981,7 +993,11 @@ mod tests {
             assert_eq!(late.is_valid(i), i >= 500, "row {i}");
         }
         let b = w.batches.iter().find(|b| b.measurement == "b").unwrap();
-        let v = b.batch.column_by_name("v").unwrap().as_primitive::<Float64Type>();
+        let v = b
+            .batch
+            .column_by_name("v")
+            .unwrap()
+            .as_primitive::<Float64Type>();
         assert!((0..1000).all(|i| v.value(i) == i as f64));
     }
 

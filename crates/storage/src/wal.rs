@@ -2,9 +2,10 @@
 //! commit.
 //!
 //! ```text
-//! <wal-dir>/<segment:020>.wal   = "IGWAL\0\0\x02" frame*
+//! <wal-dir>/<segment:020>.wal   = "IGWAL\0\0\x03" frame*
 //! frame                         = len:u32le (crc32(payload) ^ salt(segment)):u32le payload
-//! payload                       = 1:u8 db:str n:u32 (table:str ipc:bytes)*n        (rows)
+//! payload                       = 0:u8 0:u8*                                        (padding)
+//!                               | 1:u8 db:str n:u32 (table:str ipc:bytes)*n        (rows)
 //!                               | 2:u8 db:str precision:u8 now:i64le encoding:str
 //!                                 max_body:u64le body:bytes                         (request)
 //! str / bytes                   = len:u32le bytes
@@ -30,12 +31,19 @@
 //! file's size needs no inode write; a growing file's does (measured on ext4: about 0.2 ms
 //! instead of 0.37 ms per group commit). The old frames left after the new ones would still
 //! pass their checksums, so each frame's checksum is XORed with its segment's salt: a frame of
-//! another segment fails, and the first one ends the segment on replay. Version 1 segments
-//! (checksums without salt) are still read, and never recycled.
+//! another segment fails, and the first one ends the segment on replay.
+//!
+//! A group commit is padded with a padding frame to a whole number of 4 KiB blocks and written
+//! at a block offset, with `O_DIRECT` where the filesystem takes it: no copy into the page cache
+//! and no dirty pages for `fdatasync` to find (measured on ext4, 100 KB overwrite + fdatasync:
+//! 49-55 instead of 54-74 µs of CPU, 121-139 instead of 135-162 µs). A group never shares a
+//! block with an earlier one, so no write touches a block that holds acknowledged entries.
+//! Version 2 segments (unpadded) and version 1 segments (checksums without salt) are still
+//! read, and never recycled.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{Cursor, IoSlice, Seek, SeekFrom, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -54,12 +62,21 @@ use crate::buffer::{Buffer, Snapshot};
 use crate::error::{Result, StorageError};
 use crate::metrics::Metrics;
 
-const MAGIC: &[u8; 8] = b"IGWAL\0\0\x02";
+const MAGIC: &[u8; 8] = b"IGWAL\0\0\x03";
+/// Segments written before block-aligned groups: salted, unpadded.
+const MAGIC_V2: &[u8; 8] = b"IGWAL\0\0\x02";
 /// Segments written before recycling: frame checksums without salt.
 const MAGIC_V1: &[u8; 8] = b"IGWAL\0\0\x01";
+/// Groups start and end on multiples of this (the usual page and `O_DIRECT` alignment).
+const BLOCK: usize = 4096;
+/// A group is staged and written this many bytes at a time.
+const CHUNK: usize = 1 << 20;
+/// Frame header bytes (length, checksum).
+const FRAME_HEAD: usize = 8;
 /// A persisted segment kept for reuse (not listed by [`list_segments`]).
 const SPARE: &str = "spare.wal.free";
 /// Payload kinds.
+const PADDING: u8 = 0;
 const ROWS: u8 = 1;
 const REQUEST: u8 = 2;
 /// Upper bound of bytes written per group commit.
@@ -331,12 +348,13 @@ pub fn read_segment(path: &Path) -> Result<Vec<WalEntry>> {
         tracing::warn!(path = %path.display(), "WAL segment without header, ignored");
         return Ok(Vec::new());
     }
-    let salt = if &data[..MAGIC.len()] == MAGIC {
+    let magic = &data[..MAGIC.len()];
+    let salt = if magic == MAGIC || magic == MAGIC_V2 {
         let id = segment_id(path).ok_or_else(|| {
             StorageError::CorruptWal(format!("{}: not a segment name", path.display()))
         })?;
         salt(id)
-    } else if &data[..MAGIC.len()] == MAGIC_V1 {
+    } else if magic == MAGIC_V1 {
         0
     } else {
         return Err(StorageError::CorruptWal(format!(
@@ -362,7 +380,9 @@ pub fn read_segment(path: &Path) -> Result<Vec<WalEntry>> {
             tracing::debug!(path = %path.display(), at, "WAL frame checksum mismatch, tail ignored");
             break;
         }
-        entries.push(decode_payload(payload)?);
+        if payload.first() != Some(&PADDING) {
+            entries.push(decode_payload(payload)?);
+        }
         at += 8 + len;
     }
     Ok(entries)
@@ -445,9 +465,7 @@ enum Slot {
 /// The WAL writer thread's state.
 pub(crate) struct WalWriter {
     dir: PathBuf,
-    segment: u64,
-    file: File,
-    offset: u64,
+    segment: Segment,
     broken: Option<String>,
     metrics: Arc<Metrics>,
     queue: Arc<Mutex<Queue>>,
@@ -598,29 +616,185 @@ pub(crate) fn resolve(
     }
 }
 
-/// A new segment `id`, open for writing after its header: the spare renamed (its old frames are
-/// overwritten as the segment fills) or a new file.
-fn create_segment(dir: &Path, id: u64) -> Result<File> {
-    let path = segment_path(dir, id);
-    let f = match std::fs::rename(dir.join(SPARE), &path) {
-        Ok(()) => {
-            let mut f = OpenOptions::new().write(true).open(&path)?;
-            f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
-            f
+/// A segment open for appending group commits.
+pub(crate) struct Segment {
+    path: PathBuf,
+    file: File,
+    id: u64,
+    /// Where the next group goes: a block boundary after block 0.
+    offset: u64,
+    /// Opened with `O_DIRECT`.
+    direct: bool,
+    /// Aligned staging room: `CHUNK` bytes from `aligned`.
+    staging: Vec<u8>,
+    aligned: usize,
+}
+
+impl Segment {
+    /// A new segment `id`: the spare renamed (its old frames are overwritten as the segment
+    /// fills) or a new file.
+    pub(crate) fn create(dir: &Path, id: u64) -> Result<Self> {
+        let path = segment_path(dir, id);
+        let recycled = match std::fs::rename(dir.join(SPARE), &path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        let (file, direct) = open_for_writes(&path, !recycled, true)?;
+        File::open(dir)?.sync_all()?;
+        let staging = vec![0u8; CHUNK + BLOCK];
+        let aligned = staging.as_ptr().align_offset(BLOCK);
+        let mut segment = Segment {
+            path,
+            file,
+            id,
+            offset: 0,
+            direct,
+            staging,
+            aligned,
+        };
+        // Block 0 is the header and padding, written once: groups never rewrite it, and a
+        // recycled spare's old frames after its header are covered.
+        segment.write(Some(MAGIC), &[], None)?;
+        Ok(segment)
+    }
+
+    /// Write `frames` as one group, padded to whole blocks, and sync it. After an error,
+    /// [`Segment::cut_back`].
+    fn append(&mut self, frames: &mut [Frame], metrics: &Metrics) -> std::io::Result<()> {
+        for frame in frames.iter_mut() {
+            salt_frame(&mut frame.head, self.id);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            f.write_all(MAGIC)?;
-            f.sync_all()?;
-            f
+        self.write(None, frames, Some(metrics))
+    }
+
+    /// [`Segment::write_group`], buffered if the filesystem refuses `O_DIRECT` writes.
+    fn write(
+        &mut self,
+        header: Option<&[u8]>,
+        frames: &[Frame],
+        metrics: Option<&Metrics>,
+    ) -> std::io::Result<()> {
+        let result = match self.write_group(header, frames, metrics) {
+            // A filesystem that took O_DIRECT at open but not these writes: buffered from now.
+            Err(e) if self.direct && e.raw_os_error() == Some(EINVAL) => {
+                tracing::warn!(path = %self.path.display(), "O_DIRECT write refused, WAL writes buffered from here");
+                open_for_writes(&self.path, false, false).and_then(|(file, _)| {
+                    self.file = file;
+                    self.direct = false;
+                    self.write_group(header, frames, metrics)
+                })
+            }
+            other => other,
+        };
+        result.map(|len| self.offset += len as u64)
+    }
+
+    /// Stage `header` and `frames`, pad them to whole blocks with a padding frame, write them
+    /// at `offset` and sync; their length (padding included).
+    fn write_group(
+        &mut self,
+        header: Option<&[u8]>,
+        frames: &[Frame],
+        metrics: Option<&Metrics>,
+    ) -> std::io::Result<usize> {
+        let mut staged = 0;
+        let mut written = 0;
+        if let Some(header) = header {
+            self.stage(header, &mut staged, &mut written)?;
         }
-        Err(e) => return Err(e.into()),
-    };
-    File::open(dir)?.sync_all()?;
-    Ok(f)
+        for f in frames {
+            self.stage(&f.head, &mut staged, &mut written)?;
+            self.stage(&f.body, &mut staged, &mut written)?;
+        }
+        let total = written + staged;
+        let mut pad = total.next_multiple_of(BLOCK) - total;
+        if pad > 0 && pad <= FRAME_HEAD {
+            // Too small for a frame: pad into the next block too.
+            pad += BLOCK;
+        }
+        if pad > 0 {
+            let payload = &ZEROS[..pad - FRAME_HEAD];
+            let mut head = [0u8; FRAME_HEAD];
+            head[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            head[4..].copy_from_slice(&(crc32fast::hash(payload) ^ salt(self.id)).to_le_bytes());
+            self.stage(&head, &mut staged, &mut written)?;
+            self.stage(payload, &mut staged, &mut written)?;
+        }
+        self.write_staged(&mut staged, &mut written)?;
+        let start = Instant::now();
+        let synced = self.file.sync_data();
+        if let Some(m) = metrics {
+            m.observe_fsync(start.elapsed());
+        }
+        synced?;
+        Ok(written)
+    }
+
+    /// Append `bytes` to the staged chunk, writing it out whenever it fills.
+    fn stage(
+        &mut self,
+        mut bytes: &[u8],
+        staged: &mut usize,
+        written: &mut usize,
+    ) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(CHUNK - *staged);
+            let at = self.aligned + *staged;
+            self.staging[at..at + n].copy_from_slice(&bytes[..n]);
+            *staged += n;
+            bytes = &bytes[n..];
+            if *staged == CHUNK {
+                self.write_staged(staged, written)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the staged bytes (whole blocks) after the `written` ones of this group.
+    fn write_staged(&mut self, staged: &mut usize, written: &mut usize) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        debug_assert_eq!(*staged % BLOCK, 0);
+        let chunk = &self.staging[self.aligned..self.aligned + *staged];
+        self.file
+            .write_all_at(chunk, self.offset + *written as u64)?;
+        *written += *staged;
+        *staged = 0;
+        Ok(())
+    }
+
+    /// Cut the segment back to where the failed group began, so later groups stay readable.
+    fn cut_back(&mut self) -> std::io::Result<()> {
+        self.file.set_len(self.offset)?;
+        self.file.sync_all()
+    }
+}
+
+/// Zeros for padding frames (payload at most a block and a frame header).
+static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
+
+/// `EINVAL`: what Linux answers an `O_DIRECT` open or write the filesystem cannot do.
+const EINVAL: i32 = 22;
+
+/// Open a segment for writing, with `O_DIRECT` if `direct` and the filesystem takes it (tmpfs
+/// and some others do not); whether it did.
+fn open_for_writes(path: &Path, create: bool, direct: bool) -> std::io::Result<(File, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(create);
+    #[cfg(target_os = "linux")]
+    if direct {
+        match options.clone().custom_flags(libc::O_DIRECT).open(path) {
+            Ok(f) => return Ok((f, true)),
+            // Linux creates the file before it refuses O_DIRECT.
+            Err(e) if e.raw_os_error() == Some(EINVAL) => {
+                options.create_new(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = direct;
+    Ok((options.open(path)?, false))
 }
 
 impl WalWriter {
@@ -632,12 +806,10 @@ impl WalWriter {
         incoming: Arc<AtomicUsize>,
         group_wait: Duration,
     ) -> Result<Self> {
-        let file = create_segment(&dir, segment)?;
+        let segment = Segment::create(&dir, segment)?;
         Ok(Self {
             dir,
             segment,
-            file,
-            offset: MAGIC.len() as u64,
             broken: None,
             metrics,
             queue,
@@ -724,39 +896,15 @@ impl WalWriter {
         if let Some(why) = &self.broken {
             return Err(std::io::Error::other(why.clone()));
         }
-        for frame in frames.iter_mut() {
-            salt_frame(&mut frame.head, self.segment);
-        }
-        let len: usize = frames.iter().map(Frame::len).sum();
-        let parts: Vec<&[u8]> = frames
-            .iter()
-            .flat_map(|f| [&f.head[..], &f.body[..]])
-            .collect();
-        let result = write_all_vectored(&mut self.file, &parts).and_then(|()| {
-            let start = Instant::now();
-            let r = self.file.sync_data();
-            self.metrics.observe_fsync(start.elapsed());
-            r
-        });
-        match result {
-            Ok(()) => {
-                self.offset += len as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Cut the partial write off so later frames stay readable; if even that fails,
-                // refuse all further writes (the caller sees 503).
-                let restored = self
-                    .file
-                    .set_len(self.offset)
-                    .and_then(|()| self.file.seek(SeekFrom::Start(self.offset)).map(|_| ()))
-                    .and_then(|()| self.file.sync_all());
-                if let Err(e2) = restored {
-                    self.broken = Some(format!("WAL segment unusable after {e}: {e2}"));
-                }
-                Err(e)
+        let result = self.segment.append(frames, &self.metrics);
+        if let Err(e) = &result {
+            // Cut the partial write off so later groups stay readable; if even that fails,
+            // refuse all further writes (the caller sees 503).
+            if let Err(e2) = self.segment.cut_back() {
+                self.broken = Some(format!("WAL segment unusable after {e}: {e2}"));
             }
         }
+        result
     }
 
     /// Rotate now (entries logged from here on belong to the next snapshot); the snapshot itself
@@ -772,20 +920,18 @@ impl WalWriter {
         }
         // Frames received before the snapshot belong to the old segment.
         self.flush();
-        let next = self.segment + 1;
-        match create_segment(&self.dir, next) {
+        let next = self.segment.id + 1;
+        match Segment::create(&self.dir, next) {
             Ok(file) => {
                 let mut q = self.queue();
                 q.slots.push_back(Slot::Snapshot {
                     seq,
-                    last_segment: self.segment,
+                    last_segment: self.segment.id,
                     reply,
                 });
                 q.drain_ready();
                 drop(q);
-                self.file = file;
-                self.segment = next;
-                self.offset = MAGIC.len() as u64;
+                self.segment = file;
                 self.broken = None;
             }
             Err(e) => {
@@ -793,21 +939,6 @@ impl WalWriter {
             }
         }
     }
-}
-
-/// All of `parts`, in order, with as few `writev`s as the kernel takes (no joined copy).
-fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        match file.write_vectored(rest) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 impl Drop for WalWriter {
@@ -927,30 +1058,80 @@ mod tests {
         assert!(!resolve(&q, &tx, 2, second));
     }
 
+    /// Append `frames` to `seg` as one group.
+    fn append(seg: &mut Segment, frames: &[Vec<u8>]) {
+        let mut frames: Vec<Frame> = frames.iter().cloned().map(Frame::from).collect();
+        seg.append(&mut frames, &Metrics::default()).unwrap();
+    }
+
+    /// Groups (one spanning several staging chunks, one of frames with bodies) start on block
+    /// boundaries, hold their frames in order and replay without their padding.
     #[test]
-    fn vectored_group_write_keeps_every_frame_in_order() {
-        // More frames than one writev takes (IOV_MAX is 1024 on Linux), some of them empty.
-        let frames: Vec<Vec<u8>> = (0..3000u32)
-            .map(|i| vec![i as u8; (i % 7) as usize * 100])
-            .collect();
+    fn groups_are_block_aligned_and_replay_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        write_all_vectored(&mut File::create(&path).unwrap(), &parts).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), frames.concat());
+        let path = segment_path(dir.path(), 5);
+        let mut seg = Segment::create(dir.path(), 5).unwrap();
+        let big = String::from_utf8(vec![b'x'; 3 * CHUNK]).unwrap();
+        let record = |body: &'static str| WriteRecord {
+            database: "db".into(),
+            precision: Precision::Seconds,
+            now_ns: 0,
+            content_encoding: None,
+            max_body_bytes: usize::MAX,
+            body: body.as_bytes(),
+        };
+        let big: &'static str = big.leak();
+        append(
+            &mut seg,
+            &[request(1), encode_request(&record(big)), request(2)],
+        );
+        assert_eq!(seg.offset % BLOCK as u64, 0);
+        assert!(seg.offset > 3 * CHUNK as u64);
+        let mut frames = vec![
+            request_frame(&record("m v=3 3\n"), Bytes::from_static(b"m v=3 3\n")),
+            request(4).into(),
+        ];
+        seg.append(&mut frames, &Metrics::default()).unwrap();
+        // Groups that end 1, 8 or 9 bytes before a block boundary (no room for a padding
+        // frame, or just room for its kind byte), or on one.
+        let head = encode_request(&record("")).len();
+        for len in [BLOCK - 1, BLOCK - FRAME_HEAD, BLOCK - FRAME_HEAD - 1, BLOCK] {
+            let body: &'static str = " ".repeat(len - head).leak();
+            let frame = encode_request(&record(body));
+            assert_eq!(frame.len(), len);
+            let before = seg.offset;
+            append(&mut seg, &[frame]);
+            let used = seg.offset - before;
+            assert_eq!(used % BLOCK as u64, 0);
+            assert!(used > len as u64 + FRAME_HEAD as u64 || used == len as u64);
+        }
+        let back = bodies(read_segment(&path).unwrap());
+        assert_eq!(back.len(), 9);
+        assert_eq!(back[0], "m v=1 1\n");
+        assert_eq!(back[1].len(), 3 * CHUNK);
+        assert_eq!(&back[2..5], ["m v=2 2\n", "m v=3 3\n", "m v=4 4\n"]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), seg.offset);
     }
 
     #[test]
     fn frames_round_trip_and_torn_tail_is_ignored() {
+        use std::os::unix::fs::FileExt;
         let dir = tempfile::tempdir().unwrap();
         let path = segment_path(dir.path(), 7);
-        let mut f = create_segment(dir.path(), 7).unwrap();
-        let mut frame =
-            encode_frame("db/rp", &[("m".into(), batch()), ("n".into(), batch())]).unwrap();
-        salt_frame(&mut frame, 7);
-        f.write_all(&frame).unwrap();
-        f.write_all(&frame).unwrap();
-        f.write_all(&frame[..frame.len() - 3]).unwrap();
+        let mut seg = Segment::create(dir.path(), 7).unwrap();
+        let frame = encode_frame("db/rp", &[("m".into(), batch()), ("n".into(), batch())]).unwrap();
+        append(&mut seg, std::slice::from_ref(&frame));
+        let second = seg.offset;
+        append(&mut seg, std::slice::from_ref(&frame));
+        // A torn third frame after them.
+        let mut torn = frame.clone();
+        salt_frame(&mut torn, 7);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&torn[..torn.len() - 3], seg.offset)
+            .unwrap();
         let entries = read_segment(&path).unwrap();
         assert_eq!(entries.len(), 2);
         let WalEntry::Rows { database, batches } = &entries[0] else {
@@ -964,8 +1145,7 @@ mod tests {
 
         // a flipped bit in the second frame ends the segment there
         let mut data = std::fs::read(&path).unwrap();
-        let at = MAGIC.len() + frame.len() + 20;
-        data[at] ^= 1;
+        data[second as usize + 20] ^= 1;
         std::fs::write(&path, &data).unwrap();
         assert_eq!(read_segment(&path).unwrap().len(), 1);
 
@@ -1000,13 +1180,11 @@ mod tests {
     #[test]
     fn recycled_segment_replays_only_its_own_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let mut f = create_segment(dir.path(), 3).unwrap();
+        let mut seg = Segment::create(dir.path(), 3).unwrap();
         for n in 0..5 {
-            let mut frame = request(n);
-            salt_frame(&mut frame, 3);
-            f.write_all(&frame).unwrap();
+            append(&mut seg, &[request(n)]);
         }
-        drop(f);
+        drop(seg);
         let old_len = std::fs::metadata(segment_path(dir.path(), 3))
             .unwrap()
             .len();
@@ -1014,12 +1192,9 @@ mod tests {
         assert!(list_segments(dir.path()).unwrap().is_empty());
         assert!(dir.path().join(SPARE).exists(), "kept as the spare");
 
-        let mut f = create_segment(dir.path(), 4).unwrap();
+        let mut seg = Segment::create(dir.path(), 4).unwrap();
         assert!(!dir.path().join(SPARE).exists(), "the spare was taken");
-        let mut frame = request(9);
-        salt_frame(&mut frame, 4);
-        f.write_all(&frame).unwrap();
-        drop(f);
+        append(&mut seg, &[request(9)]);
         let path = segment_path(dir.path(), 4);
         assert_eq!(
             std::fs::metadata(&path).unwrap().len(),
@@ -1028,11 +1203,32 @@ mod tests {
         );
         assert_eq!(bodies(read_segment(&path).unwrap()), vec!["m v=9 9\n"]);
 
-        // Right after the new frame sits an intact old one: only the salt stops replay there.
+        // Right after the new group sits an intact old one: only the salt stops replay there.
         let mut old = request(1);
         salt_frame(&mut old, 3);
         let data = std::fs::read(&path).unwrap();
-        assert_eq!(&data[MAGIC.len() + frame.len()..][..old.len()], &old[..]);
+        assert_eq!(&data[seg.offset as usize..][..old.len()], &old[..]);
+    }
+
+    /// Version 2 segments (groups not padded) are read, then deleted rather than recycled.
+    #[test]
+    fn version_2_segments_are_read_and_not_recycled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 2);
+        let mut data = MAGIC_V2.to_vec();
+        for n in [1, 2] {
+            let mut frame = request(n);
+            salt_frame(&mut frame, 2);
+            data.extend(frame);
+        }
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(
+            bodies(read_segment(&path).unwrap()),
+            vec!["m v=1 1\n", "m v=2 2\n"]
+        );
+        assert_eq!(delete_segments_up_to(dir.path(), 2).unwrap(), 1);
+        assert!(!dir.path().join(SPARE).exists());
+        assert!(!path.exists());
     }
 
     /// Segments from before recycling (checksums without salt) are replayed, then deleted rather
@@ -1058,7 +1254,7 @@ mod tests {
     fn request_entries_round_trip_every_precision() {
         let dir = tempfile::tempdir().unwrap();
         let path = segment_path(dir.path(), 1);
-        let mut f = create_segment(dir.path(), 1).unwrap();
+        let mut seg = Segment::create(dir.path(), 1).unwrap();
         let records: Vec<OwnedRecord> = PRECISIONS
             .iter()
             .enumerate()
@@ -1071,11 +1267,11 @@ mod tests {
                 body: format!("m,t=x v={i} {i}\n").into_bytes(),
             })
             .collect();
-        for r in &records {
-            let mut frame = encode_request(&r.as_record());
-            salt_frame(&mut frame, 1);
-            f.write_all(&frame).unwrap();
-        }
+        let frames: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| encode_request(&r.as_record()))
+            .collect();
+        append(&mut seg, &frames);
         let back: Vec<OwnedRecord> = read_segment(&path)
             .unwrap()
             .into_iter()
