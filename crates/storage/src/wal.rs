@@ -1210,44 +1210,30 @@ mod tests {
         assert_eq!(&data[seg.offset as usize..][..old.len()], &old[..]);
     }
 
-    /// Version 2 segments (groups not padded) are read, then deleted rather than recycled.
+    /// Segments of earlier versions are replayed, then deleted rather than recycled: version 2
+    /// (groups not padded) and version 1 (from before recycling: checksums without salt).
     #[test]
-    fn version_2_segments_are_read_and_not_recycled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = segment_path(dir.path(), 2);
-        let mut data = MAGIC_V2.to_vec();
-        for n in [1, 2] {
-            let mut frame = request(n);
-            salt_frame(&mut frame, 2);
-            data.extend(frame);
+    fn older_segments_are_read_and_not_recycled() {
+        for (magic, salted) in [(MAGIC_V2, true), (MAGIC_V1, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = segment_path(dir.path(), 2);
+            let mut data = magic.to_vec();
+            for n in [1, 2] {
+                let mut frame = request(n);
+                if salted {
+                    salt_frame(&mut frame, 2);
+                }
+                data.extend(frame);
+            }
+            std::fs::write(&path, &data).unwrap();
+            assert_eq!(
+                bodies(read_segment(&path).unwrap()),
+                vec!["m v=1 1\n", "m v=2 2\n"]
+            );
+            assert_eq!(delete_segments_up_to(dir.path(), 2).unwrap(), 1);
+            assert!(!dir.path().join(SPARE).exists());
+            assert!(!path.exists());
         }
-        std::fs::write(&path, &data).unwrap();
-        assert_eq!(
-            bodies(read_segment(&path).unwrap()),
-            vec!["m v=1 1\n", "m v=2 2\n"]
-        );
-        assert_eq!(delete_segments_up_to(dir.path(), 2).unwrap(), 1);
-        assert!(!dir.path().join(SPARE).exists());
-        assert!(!path.exists());
-    }
-
-    /// Segments from before recycling (checksums without salt) are replayed, then deleted rather
-    /// than recycled.
-    #[test]
-    fn version_1_segments_are_read_and_not_recycled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = segment_path(dir.path(), 2);
-        let mut data = MAGIC_V1.to_vec();
-        data.extend(request(1));
-        data.extend(request(2));
-        std::fs::write(&path, &data).unwrap();
-        assert_eq!(
-            bodies(read_segment(&path).unwrap()),
-            vec!["m v=1 1\n", "m v=2 2\n"]
-        );
-        assert_eq!(delete_segments_up_to(dir.path(), 2).unwrap(), 1);
-        assert!(!dir.path().join(SPARE).exists());
-        assert!(!path.exists());
     }
 
     #[test]
