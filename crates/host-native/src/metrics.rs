@@ -125,7 +125,7 @@ pub fn storage_text(m: &influxgate_storage::StorageMetrics) -> String {
     let name = "influxgate_wal_fsync_duration_seconds";
     let _ = writeln!(
         out,
-        "# HELP {name} WAL fsync latency (one fsync per group commit)."
+        "# HELP {name} WAL group commit latency: its write and fsync (one per group commit)."
     );
     let _ = writeln!(out, "# TYPE {name} histogram");
     for (le, n) in &m.wal_fsync_seconds.buckets {

@@ -64,7 +64,7 @@ pub struct Histogram {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StorageMetrics {
-    /// WAL fsync latency.
+    /// WAL group commit latency (its write and fsync).
     pub wal_fsync_seconds: Histogram,
     /// Number of WAL fsyncs (= group commits).
     pub wal_fsyncs: u64,

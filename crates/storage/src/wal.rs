@@ -698,6 +698,9 @@ impl Segment {
         frames: &[Frame],
         metrics: Option<&Metrics>,
     ) -> std::io::Result<usize> {
+        // With O_DIRECT the device write happens in `pwrite`, not in `fdatasync`: the metric
+        // times both.
+        let start = Instant::now();
         let mut staged = 0;
         let mut written = 0;
         if let Some(header) = header {
@@ -722,7 +725,6 @@ impl Segment {
             self.stage(payload, &mut staged, &mut written)?;
         }
         self.write_staged(&mut staged, &mut written)?;
-        let start = Instant::now();
         let synced = self.file.sync_data();
         if let Some(m) = metrics {
             m.observe_fsync(start.elapsed());
