@@ -643,7 +643,9 @@ impl Segment {
         let (file, direct) = open_for_writes(&path, !recycled, true)?;
         File::open(dir)?.sync_all()?;
         let staging = vec![0u8; CHUNK + BLOCK];
-        let aligned = staging.as_ptr().align_offset(BLOCK);
+        // (`align_offset` may answer "impossible"; the address cannot.)
+        let addr = staging.as_ptr().addr();
+        let aligned = addr.next_multiple_of(BLOCK) - addr;
         let mut segment = Segment {
             path,
             file,
@@ -1073,6 +1075,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = segment_path(dir.path(), 5);
         let mut seg = Segment::create(dir.path(), 5).unwrap();
+        assert_eq!(seg.staging[seg.aligned..].as_ptr().addr() % BLOCK, 0);
+        assert!(seg.staging.len() - seg.aligned >= CHUNK);
         let big = String::from_utf8(vec![b'x'; 3 * CHUNK]).unwrap();
         let record = |body: &'static str| WriteRecord {
             database: "db".into(),
