@@ -939,8 +939,9 @@ mod tests {
         assert_eq!(h.values().len(), 3, "each distinct value once");
     }
 
-    /// At its 32nd row a table reserves room for its share of the rest of the body (here half
-    /// of it), capped at `PROJECT_MAX_ROWS`; only once.
+    /// At its 32nd row a table reserves room for its share of the whole body (here 32 rows in
+    /// the first 1,000 of 32,000 bytes: 1,024 rows, +1/16), capped at `PROJECT_MAX_ROWS`; only
+    /// once.
     #[test]
     fn projection_reserves_the_tables_share_once() {
         let mut t = TableBuilder::new("m");

@@ -164,7 +164,7 @@ pub fn request_frame(r: &WriteRecord<'_>, body: Bytes) -> Frame {
     debug_assert_eq!(&body[..], r.body);
     let encoding = r.content_encoding.unwrap_or("");
     let mut head = Vec::with_capacity(64 + r.database.len() + encoding.len());
-    head.resize(8, 0);
+    head.resize(FRAME_HEAD, 0);
     head.push(REQUEST);
     put_bytes(&mut head, r.database.as_bytes());
     let precision = PRECISIONS
@@ -176,22 +176,27 @@ pub fn request_frame(r: &WriteRecord<'_>, body: Bytes) -> Frame {
     put_bytes(&mut head, encoding.as_bytes());
     head.extend_from_slice(&(r.max_body_bytes as u64).to_le_bytes());
     head.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    let payload_len = (head.len() - 8 + body.len()) as u32;
+    let payload_len = head.len() - FRAME_HEAD + body.len();
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&head[8..]);
+    crc.update(&head[FRAME_HEAD..]);
     crc.update(&body);
-    head[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    head[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+    head[..FRAME_HEAD].copy_from_slice(&frame_head(payload_len, crc.finalize()));
     Frame { head, body }
 }
 
 /// Fill in the header of a frame built after 8 placeholder bytes.
 fn seal(mut out: Vec<u8>) -> Vec<u8> {
-    let payload_len = (out.len() - 8) as u32;
-    let crc = crc32fast::hash(&out[8..]);
-    out[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    let head = frame_head(out.len() - FRAME_HEAD, crc32fast::hash(&out[FRAME_HEAD..]));
+    out[..FRAME_HEAD].copy_from_slice(&head);
     out
+}
+
+/// A frame's header: its payload's length and checksum (before salting).
+fn frame_head(payload_len: usize, crc: u32) -> [u8; FRAME_HEAD] {
+    let mut head = [0u8; FRAME_HEAD];
+    head[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    head[4..].copy_from_slice(&crc.to_le_bytes());
+    head
 }
 
 /// Encode a write as a complete frame (header included).
@@ -202,7 +207,7 @@ pub fn encode_frame(database: &str, batches: &[(String, RecordBatch)]) -> Result
         .map(|(t, b)| t.len() + 1024 + b.get_array_memory_size())
         .sum();
     let mut out = Vec::with_capacity(64 + database.len() + estimate);
-    out.resize(8, 0);
+    out.resize(FRAME_HEAD, 0);
     out.push(ROWS);
     put_bytes(&mut out, database.as_bytes());
     out.extend_from_slice(&(batches.len() as u32).to_le_bytes());
@@ -720,9 +725,8 @@ impl Segment {
         }
         if pad > 0 {
             let payload = &ZEROS[..pad - FRAME_HEAD];
-            let mut head = [0u8; FRAME_HEAD];
-            head[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-            head[4..].copy_from_slice(&(crc32fast::hash(payload) ^ salt(self.id)).to_le_bytes());
+            let mut head = frame_head(payload.len(), crc32fast::hash(payload));
+            salt_frame(&mut head, self.id);
             self.stage(&head, &mut staged, &mut written)?;
             self.stage(payload, &mut staged, &mut written)?;
         }
@@ -926,7 +930,7 @@ impl WalWriter {
         self.flush();
         let next = self.segment.id + 1;
         match Segment::create(&self.dir, next) {
-            Ok(file) => {
+            Ok(segment) => {
                 let mut q = self.queue();
                 q.slots.push_back(Slot::Snapshot {
                     seq,
@@ -935,7 +939,7 @@ impl WalWriter {
                 });
                 q.drain_ready();
                 drop(q);
-                self.segment = file;
+                self.segment = segment;
                 self.broken = None;
             }
             Err(e) => {
