@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// Persist the buffer to Parquet when it holds this many bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, env = "INFLUXGATE_PERSIST_BYTES")]
     pub persist_bytes: usize,
+    /// Longest a WAL group commit waits for writes whose bodies are still arriving, so one
+    /// fsync covers them (microseconds; like InfluxDB's `wal-fsync-delay`, but it never delays
+    /// a write whose rows are ready). 0 writes each group at once.
+    #[arg(long, default_value_t = 2000, env = "INFLUXGATE_WAL_GROUP_WAIT_MICROS")]
+    pub wal_group_wait_micros: u64,
     /// Persist the buffer to Parquet at least this often (seconds).
     #[arg(long, default_value_t = 60, env = "INFLUXGATE_PERSIST_INTERVAL_SECS")]
     pub persist_interval_secs: u64,
@@ -316,6 +321,7 @@ pub fn storage_config(
         config.max_buffer_bytes = a.buffer_limit_bytes;
         config.persist_threshold_bytes = a.persist_bytes;
         config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
+        config.group_commit_wait = Duration::from_micros(a.wal_group_wait_micros);
         config.codec = match a.parquet_codec.as_str() {
             "snappy" => ParquetCodec::Snappy,
             "zstd" => ParquetCodec::Zstd,

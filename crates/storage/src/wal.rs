@@ -487,6 +487,10 @@ pub(crate) struct Queue {
     slots: VecDeque<Slot>,
     /// Set when the WAL thread is gone: nothing can become durable any more.
     closed: bool,
+    /// The WAL thread is waiting for more entries before it writes its group.
+    gathering: bool,
+    /// A writer waits for an entry of the group being gathered: write the group now.
+    waited_on: bool,
     buffer: Arc<Mutex<Buffer>>,
     reserved: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -501,33 +505,46 @@ impl Queue {
         Arc::new(Mutex::new(Queue {
             slots: VecDeque::new(),
             closed: false,
+            gathering: false,
+            waited_on: false,
             buffer,
             reserved,
             metrics,
         }))
     }
 
-    /// Record what entry `id` stores and complete what can be. Gives the outcome back when the
-    /// entry is not queued: the WAL thread has not received it yet (send it a `Resolve`, which
-    /// the channel orders after the entry), or the thread is gone.
-    pub(crate) fn resolve(&mut self, id: u64, outcome: Outcome) -> Option<Outcome> {
+    /// Record what entry `id` stores and complete what can be.
+    fn resolve(&mut self, id: u64, outcome: Outcome) -> Resolved {
         let slot = self.slots.iter_mut().find_map(|s| match s {
-            Slot::Entry { id: i, outcome, .. } if *i == id => Some(outcome),
+            Slot::Entry {
+                id: i,
+                logged,
+                outcome,
+            } if *i == id => Some((logged.is_none(), outcome)),
             _ => None,
         });
         match slot {
-            Some(o) => {
+            Some((unlogged, o)) => {
+                // Its writer now waits for the log: a group still gathering has waited enough.
+                let waits = unlogged && matches!(outcome, Outcome::Rows { .. });
                 *o = Some(outcome);
+                let wake = waits && self.gathering && !self.waited_on;
+                self.waited_on |= waits;
                 self.drain_ready();
-                None
+                if wake {
+                    Resolved::WakeWal
+                } else {
+                    Resolved::Done
+                }
             }
-            None => Some(outcome),
+            None => Resolved::NotQueued(outcome),
         }
     }
 
     /// The entries not yet marked were written (and synced) with `result`; complete what can be.
     /// Only the WAL thread appends entries, so the unmarked ones are exactly its last group.
     fn mark_logged(&mut self, result: &std::result::Result<(), String>) {
+        self.waited_on = false;
         for slot in self.slots.iter_mut().rev() {
             match slot {
                 Slot::Entry { logged, .. } if logged.is_none() => *logged = Some(result.clone()),
@@ -600,6 +617,16 @@ impl Queue {
     }
 }
 
+/// What [`Queue::resolve`] did.
+enum Resolved {
+    Done,
+    /// The entry's group is gathering and its writer now waits: wake the WAL thread.
+    WakeWal,
+    /// Not queued: the WAL thread has not received the entry yet (send it a `Resolve`, which
+    /// the channel orders after the entry).
+    NotQueued(Outcome),
+}
+
 /// Resolve a logged entry: in the queue when it is there, else through the WAL thread. False
 /// when the WAL thread is gone (the outcome's reply is dropped unanswered).
 pub(crate) fn resolve(
@@ -608,16 +635,21 @@ pub(crate) fn resolve(
     id: u64,
     outcome: Outcome,
 ) -> bool {
-    let left = {
+    let resolved = {
         let mut q = queue.lock().expect("WAL queue lock");
         if q.closed {
             return false;
         }
         q.resolve(id, outcome)
     };
-    match left {
-        None => true,
-        Some(outcome) => tx.send(WalCommand::Resolve { id, outcome }).is_ok(),
+    match resolved {
+        Resolved::Done => true,
+        // (A WAL thread that is gone has answered every entry: the send's result can be ignored.)
+        Resolved::WakeWal => {
+            let _ = tx.send(WalCommand::Nudge);
+            true
+        }
+        Resolved::NotQueued(outcome) => tx.send(WalCommand::Resolve { id, outcome }).is_ok(),
     }
 }
 
@@ -831,8 +863,9 @@ impl WalWriter {
     ///
     /// A group takes every entry already sent; while other writes are still reading their
     /// bodies (their entries are about to arrive) it waits for them too, up to `group_wait`,
-    /// so one fsync covers them. A lone writer's entry is written at once: its fsync runs while
-    /// its body is parsed.
+    /// so one fsync covers them, but no longer once a writer of the group has its rows and
+    /// waits for the log. A lone writer's entry is written at once: its fsync runs while its
+    /// body is parsed.
     pub(crate) fn run(mut self, rx: Receiver<WalCommand>) {
         let mut stop = false;
         while !stop {
@@ -855,7 +888,7 @@ impl WalWriter {
                             });
                         }
                         WalCommand::Resolve { id, outcome } => {
-                            if self.queue().resolve(id, outcome).is_some() {
+                            if let Resolved::NotQueued(_) = self.queue().resolve(id, outcome) {
                                 // Never happens: the channel delivers an entry before its Resolve.
                                 tracing::error!(id, "WAL entry resolved but never logged");
                             }
@@ -875,8 +908,17 @@ impl WalWriter {
                 {
                     break;
                 }
+                {
+                    let mut q = self.queue();
+                    if q.waited_on {
+                        break;
+                    }
+                    q.gathering = true;
+                }
                 let until = *deadline.get_or_insert_with(|| Instant::now() + self.group_wait);
-                match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                let received = rx.recv_timeout(until.saturating_duration_since(Instant::now()));
+                self.queue().gathering = false;
+                match received {
                     Ok(cmd) => next = Some(cmd),
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) => stop = true,

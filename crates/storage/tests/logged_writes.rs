@@ -185,3 +185,34 @@ async fn announced_writes_share_a_group_commit() {
     assert_eq!(fsyncs(&s) - before, 1, "one fsync for both entries");
     assert_eq!(rows(&s, "cpu").await.len(), 2);
 }
+
+/// A group waits for announced writes only while none of its writers waits for the log: once
+/// one has its rows, the group is written without the announced entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_writer_ends_the_group_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), local_store(dir.path()));
+    c.group_commit_wait = Duration::from_secs(60);
+    let s = Storage::open(c).await.unwrap();
+    let before = s.metrics().wal_fsyncs;
+    let announced = s.expect_write();
+    let r1 = record("cpu v=1 1\n");
+    let mut l1 = s.log_write(&r1).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.metrics().wal_fsyncs, before, "the group waits");
+    // Within seconds, not the 60 s wait: the announced write is still expected.
+    tokio::time::timeout(Duration::from_secs(10), commit(&s, &mut l1, &r1))
+        .await
+        .expect("the commit ends the group's wait");
+    assert_eq!(s.metrics().wal_fsyncs - before, 1);
+    assert_eq!(rows(&s, "cpu").await.len(), 1);
+    // The announced write still logs and commits (in a group of its own).
+    let body = bytes::Bytes::from_static(b"cpu v=2 2\n");
+    let r2 = WriteRecord {
+        body: &body,
+        ..record("")
+    };
+    let mut l2 = announced.log(&r2, body.clone()).unwrap();
+    commit(&s, &mut l2, &r2).await;
+    assert_eq!(rows(&s, "cpu").await.len(), 2);
+}
