@@ -122,25 +122,33 @@ pub fn cache_text(parquet_bytes: usize, decoded_bytes: usize) -> String {
 /// The storage's metrics in Prometheus text.
 pub fn storage_text(m: &influxgate_storage::StorageMetrics) -> String {
     let mut out = String::new();
-    let name = "influxgate_wal_fsync_duration_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} WAL group commit latency: its write and fsync (one per group commit)."
-    );
-    let _ = writeln!(out, "# TYPE {name} histogram");
-    for (le, n) in &m.wal_fsync_seconds.buckets {
-        let le = if le.is_infinite() {
-            "+Inf".to_string()
-        } else {
-            le.to_string()
-        };
-        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    for (name, help, h) in [
+        (
+            "influxgate_wal_fsync_duration_seconds",
+            "WAL group commit latency: its write and fsync (one per group commit).",
+            &m.wal_fsync_seconds,
+        ),
+        (
+            "influxgate_wal_commit_wait_seconds",
+            "How long writes waited for their WAL group commit once their rows were ready.",
+            &m.wal_commit_wait_seconds,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (le, n) in &h.buckets {
+            let le = if le.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                le.to_string()
+            };
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            h.sum_seconds, h.count
+        );
     }
-    let _ = writeln!(
-        out,
-        "{name}_sum {}\n{name}_count {}",
-        m.wal_fsync_seconds.sum_seconds, m.wal_fsync_seconds.count
-    );
     for (name, kind, help, v) in [
         (
             "influxgate_wal_entries_total",

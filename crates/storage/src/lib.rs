@@ -546,7 +546,7 @@ impl Storage {
     /// Current metrics.
     pub fn metrics(&self) -> StorageMetrics {
         let m = &self.inner.metrics;
-        let hist = m.fsync_histogram();
+        let hist = m.fsync.histogram();
         let (_, rows) = self.inner.buffer.lock().expect("buffer lock").totals();
         let files = self
             .inner
@@ -559,6 +559,7 @@ impl Storage {
         StorageMetrics {
             wal_fsyncs: hist.count,
             wal_fsync_seconds: hist,
+            wal_commit_wait_seconds: m.commit_wait.histogram(),
             wal_entries: m.wal_entries.load(Ordering::Relaxed),
             buffer_bytes: self.inner.bytes.load(Ordering::Relaxed) as u64,
             buffer_rows: rows as u64,

@@ -459,12 +459,26 @@ enum Slot {
         /// `None` until its group is written and synced.
         logged: Option<std::result::Result<(), String>>,
         outcome: Option<Outcome>,
+        /// When its rows were resolved before it was logged: its writer waits from then.
+        waiting_since: Option<Instant>,
     },
     Snapshot {
         seq: u64,
         last_segment: u64,
         reply: oneshot::Sender<Result<Option<Arc<Snapshot>>>>,
     },
+}
+
+impl Slot {
+    /// A logged entry, not written yet nor resolved.
+    fn entry(id: u64) -> Self {
+        Slot::Entry {
+            id,
+            logged: None,
+            outcome: None,
+            waiting_since: None,
+        }
+    }
 }
 
 /// The WAL writer thread's state.
@@ -520,13 +534,17 @@ impl Queue {
                 id: i,
                 logged,
                 outcome,
-            } if *i == id => Some((logged.is_none(), outcome)),
+                waiting_since,
+            } if *i == id => Some((logged.is_none(), outcome, waiting_since)),
             _ => None,
         });
         match slot {
-            Some((unlogged, o)) => {
+            Some((unlogged, o, since)) => {
                 // Its writer now waits for the log: a group still gathering has waited enough.
                 let waits = unlogged && matches!(outcome, Outcome::Rows { .. });
+                if waits {
+                    *since = Some(Instant::now());
+                }
                 *o = Some(outcome);
                 let wake = waits && self.gathering && !self.waited_on;
                 self.waited_on |= waits;
@@ -577,10 +595,15 @@ impl Queue {
                             bytes,
                             reply,
                         }),
+                    waiting_since,
                     ..
                 } => {
                     let r = match logged {
                         Ok(()) => {
+                            self.metrics.commit_wait.observe(
+                                waiting_since
+                                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+                            );
                             self.buffer
                                 .lock()
                                 .expect("buffer lock")
@@ -765,7 +788,7 @@ impl Segment {
         self.write_staged(&mut staged, &mut written)?;
         let synced = self.file.sync_data();
         if let Some(m) = metrics {
-            m.observe_fsync(start.elapsed());
+            m.fsync.observe(start.elapsed());
         }
         synced?;
         Ok(written)
@@ -881,11 +904,7 @@ impl WalWriter {
                         WalCommand::Log { id, frame } => {
                             group_bytes += frame.len();
                             self.frames.push(frame);
-                            self.queue().slots.push_back(Slot::Entry {
-                                id,
-                                logged: None,
-                                outcome: None,
-                            });
+                            self.queue().slots.push_back(Slot::entry(id));
                         }
                         WalCommand::Resolve { id, outcome } => {
                             if let Resolved::NotQueued(_) = self.queue().resolve(id, outcome) {
@@ -1024,11 +1043,7 @@ mod tests {
     }
 
     fn push_entry(q: &Mutex<Queue>, id: u64) {
-        q.lock().unwrap().slots.push_back(Slot::Entry {
-            id,
-            logged: None,
-            outcome: None,
-        });
+        q.lock().unwrap().slots.push_back(Slot::entry(id));
     }
 
     fn rows(rows: usize) -> (Outcome, oneshot::Receiver<Result<()>>) {

@@ -501,6 +501,9 @@ async fn concurrent_writers_all_acked_and_present() {
     assert_eq!(m.wal_entries, 800);
     assert!(m.wal_fsyncs >= 1 && m.wal_fsyncs <= 800, "{m:?}");
     assert_eq!(m.wal_fsync_seconds.buckets.last().unwrap().1, m.wal_fsyncs);
+    // Every committed write's wait for its group commit is observed (zero when it was logged
+    // before its rows were ready).
+    assert_eq!(m.wal_commit_wait_seconds.count, 800);
     assert_eq!(total_rows(&s.scan("db", "cpu").await.unwrap()), 800);
     s.flush().await.unwrap();
     drop(s);
