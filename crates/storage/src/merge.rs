@@ -245,7 +245,10 @@ fn dedup_sort_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
 /// (0 for a null value, else 1 + its index).
 struct MergedTag {
     values: ArrayRef,
+    /// Per distinct input dictionary: each entry's rank.
     ranks: Vec<Vec<u32>>,
+    /// Per input part: its dictionary's index in `ranks`.
+    part_dict: Vec<usize>,
 }
 
 impl MergedTag {
@@ -260,22 +263,30 @@ impl MergedTag {
             .collect::<Option<Vec<_>>>()?;
         let mut ids: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
         let mut distinct: Vec<&str> = Vec::new();
-        let part_ids: Vec<Vec<u32>> = dicts
-            .iter()
-            .map(|values| {
-                (0..values.len())
-                    .map(|i| {
-                        if values.is_null(i) {
-                            return u32::MAX;
-                        }
-                        *ids.entry(values.value(i)).or_insert_with(|| {
-                            distinct.push(values.value(i));
-                            distinct.len() as u32 - 1
+        // A writer usually sends the same tag values in the same order every time (an agent's
+        // hosts, cpus, devices): a dictionary equal to the previous part's is hashed once.
+        let mut part_dict = Vec::with_capacity(dicts.len());
+        let mut dict_ids: Vec<Vec<u32>> = Vec::new();
+        let mut last: Option<&StringArray> = None;
+        for values in &dicts {
+            if !last.is_some_and(|l| same_strings(l, values)) {
+                dict_ids.push(
+                    (0..values.len())
+                        .map(|i| {
+                            if values.is_null(i) {
+                                return u32::MAX;
+                            }
+                            *ids.entry(values.value(i)).or_insert_with(|| {
+                                distinct.push(values.value(i));
+                                distinct.len() as u32 - 1
+                            })
                         })
-                    })
-                    .collect()
-            })
-            .collect();
+                        .collect(),
+                );
+                last = Some(values);
+            }
+            part_dict.push(dict_ids.len() - 1);
+        }
         let mut sorted: Vec<u32> = (0..distinct.len() as u32).collect();
         sorted.sort_unstable_by_key(|id| distinct[*id as usize]);
         let mut rank_of = vec![0u32; distinct.len()];
@@ -283,7 +294,7 @@ impl MergedTag {
             rank_of[*id as usize] = r as u32 + 1;
         }
         let values = StringArray::from_iter_values(sorted.iter().map(|id| distinct[*id as usize]));
-        let ranks = part_ids
+        let ranks = dict_ids
             .into_iter()
             .map(|ids| {
                 ids.into_iter()
@@ -300,6 +311,7 @@ impl MergedTag {
         Some(MergedTag {
             values: Arc::new(values),
             ranks,
+            part_dict,
         })
     }
 
@@ -311,7 +323,8 @@ impl MergedTag {
     /// The rank of every row of `parts` (as given to `new`), in order.
     fn row_ranks(&self, parts: &[&dyn Array], n: usize) -> Vec<u32> {
         let mut out = Vec::with_capacity(n);
-        for (p, ranks) in parts.iter().zip(&self.ranks) {
+        for (p, d) in parts.iter().zip(&self.part_dict) {
+            let ranks = &self.ranks[*d];
             let keys = p.as_dictionary::<Int32Type>().keys();
             out.extend(keys.iter().map(|k| {
                 k.and_then(|k| usize::try_from(k).ok())
@@ -336,6 +349,19 @@ impl MergedTag {
                 .expect("keys index the merged values"),
         )
     }
+}
+
+/// Whether two string arrays without nulls hold the same values (two comparisons of buffers,
+/// not one per value).
+fn same_strings(a: &StringArray, b: &StringArray) -> bool {
+    if a.len() != b.len() || a.null_count() > 0 || b.null_count() > 0 {
+        return false;
+    }
+    let (oa, ob) = (a.value_offsets(), b.value_offsets());
+    let (a0, b0) = (oa[0], ob[0]);
+    let (an, bn) = (oa[oa.len() - 1], ob[ob.len() - 1]);
+    oa.iter().zip(ob).all(|(x, y)| x - a0 == y - b0)
+        && a.value_data()[a0 as usize..an as usize] == b.value_data()[b0 as usize..bn as usize]
 }
 
 /// Each row's tag values as one number in their sort order, from the ranks of every tag column
@@ -717,6 +743,44 @@ mod props {
             ),
         ])
         .unwrap()
+    }
+
+    /// Parts whose dictionaries equal the previous part's (sliced or not) share its ranks; a
+    /// dictionary with the same values in another order, or another value, does not.
+    #[test]
+    fn equal_dictionaries_of_consecutive_parts_are_ranked_once() {
+        let strings = |v: &[&str]| StringArray::from(v.to_vec());
+        let ab = strings(&["a", "b"]);
+        assert!(same_strings(&ab, &strings(&["a", "b"])));
+        assert!(same_strings(&ab, &strings(&["x", "a", "b"]).slice(1, 2)));
+        assert!(!same_strings(&ab, &strings(&["b", "a"])));
+        assert!(!same_strings(&ab, &strings(&["a", "bb"])));
+        assert!(!same_strings(&ab, &strings(&["ab", ""])));
+        assert!(!same_strings(&ab, &StringArray::from(vec![Some("a"), None])));
+        // Parts 0 and 1 have one dictionary, part 2 the same values in another order, part 3
+        // another value.
+        let dict = |keys: Vec<i32>, values: &[&str]| -> ArrayRef {
+            Arc::new(DictionaryArray::new(
+                Int32Array::from(keys),
+                Arc::new(strings(values)),
+            ))
+        };
+        let parts = [
+            dict(vec![1, 0], &["b", "c"]),
+            dict(vec![0, 0], &["b", "c"]),
+            dict(vec![0, 1], &["c", "b"]),
+            dict(vec![1], &["b", "a"]),
+        ];
+        let refs: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
+        let m = MergedTag::new(&refs).unwrap();
+        assert_eq!(m.part_dict, vec![0, 0, 1, 2]);
+        assert_eq!(strings_of(&m.values), ["a", "b", "c"]);
+        // Row values c b | b b | c b | a as ranks (1 + index in a, b, c).
+        assert_eq!(m.row_ranks(&refs, 7), vec![3, 2, 2, 2, 3, 2, 1]);
+    }
+
+    fn strings_of(a: &ArrayRef) -> Vec<&str> {
+        a.as_string::<i32>().iter().map(Option::unwrap).collect()
     }
 
     fn tag_strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
