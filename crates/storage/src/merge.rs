@@ -756,7 +756,10 @@ mod props {
         assert!(!same_strings(&ab, &strings(&["b", "a"])));
         assert!(!same_strings(&ab, &strings(&["a", "bb"])));
         assert!(!same_strings(&ab, &strings(&["ab", ""])));
-        assert!(!same_strings(&ab, &StringArray::from(vec![Some("a"), None])));
+        assert!(!same_strings(
+            &ab,
+            &StringArray::from(vec![Some("a"), None])
+        ));
         // Parts 0 and 1 have one dictionary, part 2 the same values in another order, part 3
         // another value.
         let dict = |keys: Vec<i32>, values: &[&str]| -> ArrayRef {

@@ -150,14 +150,19 @@ async fn a_snapshot_waits_for_entries_logged_before_it() {
     );
 }
 
+/// Storage whose group commits wait up to a minute for announced writes.
+async fn patient_storage(dir: &std::path::Path) -> Storage {
+    let mut c = config(dir, local_store(dir));
+    c.group_commit_wait = Duration::from_secs(60);
+    Storage::open(c).await.unwrap()
+}
+
 /// While a write is announced (its body still being read), a group commit waits for its entry,
 /// so one fsync covers both; a withdrawn announcement releases the waiting group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announced_writes_share_a_group_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), local_store(dir.path()));
-    c.group_commit_wait = Duration::from_secs(60);
-    let s = Storage::open(c).await.unwrap();
+    let s = patient_storage(dir.path()).await;
     let fsyncs = |s: &Storage| s.metrics().wal_fsyncs;
     let before = fsyncs(&s);
     let second = s.expect_write();
@@ -191,9 +196,7 @@ async fn announced_writes_share_a_group_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_writer_ends_the_group_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path(), local_store(dir.path()));
-    c.group_commit_wait = Duration::from_secs(60);
-    let s = Storage::open(c).await.unwrap();
+    let s = patient_storage(dir.path()).await;
     let before = s.metrics().wal_fsyncs;
     let announced = s.expect_write();
     let r1 = record("cpu v=1 1\n");
