@@ -351,8 +351,8 @@ impl MergedTag {
     }
 }
 
-/// Whether two string arrays without nulls hold the same values (two comparisons of buffers,
-/// not one per value).
+/// Whether two string arrays without nulls hold the same values: their offsets (relative to
+/// the first) and their value bytes compared as they are, without hashing or slicing a value.
 fn same_strings(a: &StringArray, b: &StringArray) -> bool {
     if a.len() != b.len() || a.null_count() > 0 || b.null_count() > 0 {
         return false;
