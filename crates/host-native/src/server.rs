@@ -68,6 +68,12 @@ pub struct ServeArgs {
     /// a write whose rows are ready). 0 writes each group at once.
     #[arg(long, default_value_t = 2000, env = "INFLUXGATE_WAL_GROUP_WAIT_MICROS")]
     pub wal_group_wait_micros: u64,
+    /// Nice value of the WAL writer thread (-20..19). It sleeps on the disk between short bursts
+    /// of work and every write waits for it: above the parse and persist threads it runs as soon
+    /// as the disk answers. Raising it needs CAP_SYS_NICE (or RLIMIT_NICE); without, it keeps
+    /// the normal priority (logged). 0 leaves it normal.
+    #[arg(long, default_value_t = -10, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-20..=19), env = "INFLUXGATE_WAL_NICE")]
+    pub wal_nice: i32,
     /// Persist the buffer to Parquet at least this often (seconds).
     #[arg(long, default_value_t = 60, env = "INFLUXGATE_PERSIST_INTERVAL_SECS")]
     pub persist_interval_secs: u64,
@@ -322,6 +328,7 @@ pub fn storage_config(
         config.persist_threshold_bytes = a.persist_bytes;
         config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
         config.group_commit_wait = Duration::from_micros(a.wal_group_wait_micros);
+        config.wal_thread_nice = Some(a.wal_nice);
         config.codec = match a.parquet_codec.as_str() {
             "snappy" => ParquetCodec::Snappy,
             "zstd" => ParquetCodec::Zstd,

@@ -833,6 +833,24 @@ impl Segment {
     }
 }
 
+/// Set the calling thread's nice value (Linux: `setpriority` on a thread id affects that thread
+/// only). Refused (no privilege to raise it): logged, and the thread keeps its priority.
+pub(crate) fn set_thread_nice(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        match rustix::process::setpriority_process(Some(tid), nice) {
+            Ok(()) => tracing::debug!(nice, "WAL writer thread priority set"),
+            Err(e) => tracing::info!(
+                nice,
+                "WAL writer thread keeps its priority (setting nice {nice} was refused: {e})"
+            ),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 /// Zeros for padding frames (payload at most a block and a frame header).
 static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 

@@ -219,3 +219,41 @@ async fn a_waiting_writer_ends_the_group_wait() {
     commit(&s, &mut l2, &r2).await;
     assert_eq!(rows(&s, "cpu").await.len(), 2);
 }
+
+/// The WAL writer thread runs at the configured nice value (a lower priority is always
+/// allowed, so the test needs no privilege).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_thread_takes_its_nice_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), local_store(dir.path()));
+    c.wal_thread_nice = Some(7);
+    let s = Storage::open(c).await.unwrap();
+    // (comm, nice) of every thread of this process: `stat` field 19, the 17th after "(comm)".
+    let threads = || -> Vec<(String, i64)> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks
+            .filter_map(|t| {
+                let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let comm = head.split_once(" (")?.1.to_string();
+                Some((comm, rest.split(' ').nth(16)?.parse().ok()?))
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Other tests' storages run beside this one, at other values.
+    while !threads().contains(&("influxgate-wal".to_string(), 7)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no WAL thread at nice 7: {:?}",
+            threads()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It still writes.
+    let r = record("cpu v=1 1\n");
+    let mut l = s.log_write(&r).unwrap();
+    commit(&s, &mut l, &r).await;
+    assert_eq!(rows(&s, "cpu").await.len(), 1);
+}
