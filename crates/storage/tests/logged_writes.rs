@@ -220,14 +220,14 @@ async fn a_waiting_writer_ends_the_group_wait() {
     assert_eq!(rows(&s, "cpu").await.len(), 2);
 }
 
-/// The WAL writer thread runs at the configured nice value (a lower priority is always
-/// allowed, so the test needs no privilege).
+/// The WAL writer thread runs at the configured nice value (19, the lowest priority, is allowed
+/// whatever the test runs at, so the test needs no privilege).
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_thread_takes_its_nice_value() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), local_store(dir.path()));
-    c.wal_thread_nice = Some(7);
+    c.wal_thread_nice = Some(19);
     let s = Storage::open(c).await.unwrap();
     // (comm, nice) of every thread of this process: `stat` field 19, the 17th after "(comm)".
     let threads = || -> Vec<(String, i64)> {
@@ -243,10 +243,10 @@ async fn the_wal_thread_takes_its_nice_value() {
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     // Other tests' storages run beside this one, at other values.
-    while !threads().contains(&("influxgate-wal".to_string(), 7)) {
+    while !threads().contains(&("influxgate-wal".to_string(), 19)) {
         assert!(
             std::time::Instant::now() < deadline,
-            "no WAL thread at nice 7: {:?}",
+            "no WAL thread at nice 19: {:?}",
             threads()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
