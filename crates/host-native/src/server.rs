@@ -26,7 +26,8 @@ use influxgate::{
 };
 use influxgate_engine::{Engine, QueryLimits};
 use influxgate_storage::{
-    Catalog, ExpectedWrite, NewColumn, ParquetCodec, Storage, StorageConfig, StorageError,
+    Catalog, DEFAULT_WAL_THREAD_NICE, ExpectedWrite, NewColumn, ParquetCodec, Storage,
+    StorageConfig, StorageError,
 };
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -71,8 +72,8 @@ pub struct ServeArgs {
     /// Nice value of the WAL writer thread (-20..19). It sleeps on the disk between short bursts
     /// of work and every write waits for it: above the parse and persist threads it runs as soon
     /// as the disk answers. Raising it needs CAP_SYS_NICE (or RLIMIT_NICE); without, it keeps
-    /// the normal priority (logged). 0 leaves it normal.
-    #[arg(long, default_value_t = -10, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-20..=19), env = "INFLUXGATE_WAL_NICE")]
+    /// the normal priority (logged). 0 leaves the thread at the nice value it starts with.
+    #[arg(long, default_value_t = DEFAULT_WAL_THREAD_NICE, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-20..=19), env = "INFLUXGATE_WAL_NICE")]
     pub wal_nice: i32,
     /// Persist the buffer to Parquet at least this often (seconds).
     #[arg(long, default_value_t = 60, env = "INFLUXGATE_PERSIST_INTERVAL_SECS")]
@@ -328,7 +329,8 @@ pub fn storage_config(
         config.persist_threshold_bytes = a.persist_bytes;
         config.persist_max_age = Duration::from_secs(a.persist_interval_secs);
         config.group_commit_wait = Duration::from_micros(a.wal_group_wait_micros);
-        config.wal_thread_nice = Some(a.wal_nice);
+        // 0 asks for nothing: a process started at another nice value keeps it.
+        config.wal_thread_nice = (a.wal_nice != 0).then_some(a.wal_nice);
         config.codec = match a.parquet_codec.as_str() {
             "snappy" => ParquetCodec::Snappy,
             "zstd" => ParquetCodec::Zstd,
@@ -638,4 +640,32 @@ fn to_http(resp: Response, head: bool) -> HttpResponse {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// `--wal-nice` reaches the storage; 0 asks for no change of priority at all.
+    #[test]
+    fn wal_nice_option_reaches_the_storage() {
+        let nice = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["influxgate"], args].concat()).unwrap();
+            let dir = std::env::temp_dir();
+            storage_config(&dir, None, Some(&cli.serve))
+                .unwrap()
+                .wal_thread_nice
+        };
+        assert_eq!(nice(&[]), Some(DEFAULT_WAL_THREAD_NICE));
+        assert_eq!(nice(&["--wal-nice", "-5"]), Some(-5));
+        assert_eq!(nice(&["--wal-nice", "0"]), None);
+        assert!(Cli::try_parse_from(["influxgate", "--wal-nice", "-21"]).is_err());
+    }
 }

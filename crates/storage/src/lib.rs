@@ -41,6 +41,9 @@ pub use crate::metrics::{FSYNC_BUCKETS, Histogram, StorageMetrics};
 pub use crate::persist::{FileMeta, ParquetCodec};
 pub use crate::store::object_store_from_url;
 
+/// The nice value the WAL writer thread asks for by default ([`StorageConfig::wal_thread_nice`]).
+pub const DEFAULT_WAL_THREAD_NICE: i32 = -10;
+
 use crate::buffer::{Buffer, Snapshot};
 use crate::catalog::{CatalogStore, column_type_of};
 use crate::metrics::Metrics;
@@ -110,7 +113,7 @@ impl StorageConfig {
             prefix,
             wal_dir: wal_dir.into(),
             group_commit_wait: Duration::from_millis(2),
-            wal_thread_nice: Some(-10),
+            wal_thread_nice: Some(DEFAULT_WAL_THREAD_NICE),
             max_buffer_bytes: 1 << 30,
             persist_threshold_bytes: 128 << 20,
             persist_max_age: Duration::from_secs(60),
