@@ -8,14 +8,15 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 use crate::error::{Result, StorageError};
+use crate::local_store::SyncedLocalFileSystem;
 
 /// Build an object store and the prefix inside it from a URL:
 ///
-/// - `file:///abs/dir` (or a plain path): a local directory, created if missing;
+/// - `file:///abs/dir` (or a plain path): a local directory, created if missing, whose writes are
+///   synced before they return ([`SyncedLocalFileSystem`]);
 /// - `s3://bucket/prefix`: S3 and S3-compatible stores (MinIO, R2, moto), configured from the usual
 ///   `AWS_*` environment variables, then from `options` (e.g. `endpoint`, `region`,
 ///   `access_key_id`, `secret_access_key`, `allow_http`, `virtual_hosted_style_request`);
@@ -46,7 +47,8 @@ where
         }
         std::fs::create_dir_all(rest)
             .map_err(|e| bad(format!("cannot create directory {rest:?}: {e}")))?;
-        let fs = LocalFileSystem::new_with_prefix(rest)?.with_automatic_cleanup(true);
+        // Synced: WAL segments are deleted once their rows are in files (see `local_store`).
+        let fs = SyncedLocalFileSystem::new(std::path::Path::new(rest))?;
         return Ok((Arc::new(fs), Path::default()));
     }
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -107,6 +109,9 @@ mod tests {
         let (_, prefix) = object_store_from_url(&url, Vec::<(String, String)>::new()).unwrap();
         assert!(prefix.is_root());
         assert!(dir.path().join("sub").is_dir());
+        // Local directories get the synced store (a power cut must not undo a persist).
+        let (store, _) = object_store_from_url(&url, Vec::<(String, String)>::new()).unwrap();
+        assert!(store.to_string().starts_with("SyncedLocalFileSystem"));
 
         let (store, prefix) = object_store_from_url(
             "s3://bucket/some/prefix",
