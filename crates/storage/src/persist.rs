@@ -63,7 +63,18 @@ pub fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
         .column_by_name(TIME_COLUMN)
         .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
         .ok_or_else(|| StorageError::Catalog("batch without a nanosecond time column".into()))?;
-    let days: Vec<i64> = time.values().iter().map(|t| day_of(*t)).collect();
+    let values = time.values();
+    let Some((lo, hi)) = values.iter().fold(None, |range, &t| match range {
+        None => Some((t, t)),
+        Some((lo, hi)) => Some((t.min(lo), t.max(hi))),
+    }) else {
+        return Ok(Vec::new());
+    };
+    // The usual batch holds one day: no per-row days to compute and sort.
+    if day_of(lo) == day_of(hi) {
+        return Ok(vec![(day_of(lo), batch.clone())]);
+    }
+    let days: Vec<i64> = values.iter().map(|t| day_of(*t)).collect();
     let mut distinct = days.clone();
     distinct.sort_unstable();
     distinct.dedup();
@@ -173,6 +184,45 @@ mod tests {
     use arrow::datatypes::Int32Type;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+    /// One batch per UTC day, ascending, each keeping its rows' order; a one-day batch is
+    /// returned whole and an empty one gives nothing.
+    #[test]
+    fn split_by_day_groups_rows_by_utc_day() {
+        const DAY: i64 = 86_400_000_000_000;
+        let batch = |times: Vec<i64>| {
+            let x = Float64Array::from_iter_values((0..times.len()).map(|i| i as f64));
+            RecordBatch::try_from_iter(vec![
+                ("x", Arc::new(x) as ArrayRef),
+                (
+                    TIME_COLUMN,
+                    Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC"))
+                        as ArrayRef,
+                ),
+            ])
+            .unwrap()
+        };
+        let xs = |b: &RecordBatch| -> Vec<f64> {
+            let x = b.column(0).as_any().downcast_ref::<Float64Array>().unwrap();
+            x.values().to_vec()
+        };
+        assert!(split_by_day(&batch(vec![])).unwrap().is_empty());
+
+        let one = batch(vec![DAY * 3 + 5, DAY * 3, DAY * 4 - 1]);
+        let split = split_by_day(&one).unwrap();
+        assert_eq!(split.len(), 1);
+        assert_eq!(split[0].0, 3);
+        assert_eq!(split[0].1, one);
+
+        // Days 2, -1 (before 1970) and 2 again, 0: rows keep their order within a day.
+        let mixed = batch(vec![DAY * 2 + 1, -1, DAY * 2, 0, DAY * 2 + 7]);
+        let split = split_by_day(&mixed).unwrap();
+        let days: Vec<i64> = split.iter().map(|(d, _)| *d).collect();
+        assert_eq!(days, vec![-1, 0, 2]);
+        assert_eq!(xs(&split[0].1), vec![1.0]);
+        assert_eq!(xs(&split[1].1), vec![3.0]);
+        assert_eq!(xs(&split[2].1), vec![0.0, 2.0, 4.0]);
+    }
 
     /// Every column, tags included, is cut into pages of at most about `PAGE_ROWS` rows, so the
     /// page index can select one series' rows of a sorted file.
