@@ -750,8 +750,15 @@ impl LoggedWrite {
         new_columns: &[NewColumn],
     ) -> Result<()> {
         let inner = &self.inner;
-        let cols = checked_columns(database, &batches, new_columns)?;
-        inner.catalog.ensure(database, &cols).await?;
+        if new_columns.is_empty() && all_known(&inner.catalog.snapshot(), database, &batches) {
+            // The usual write: nothing to add to the catalog, no column list to build and sort.
+            for (table, b) in &batches {
+                validate_batch(database, table, b)?;
+            }
+        } else {
+            let cols = checked_columns(database, &batches, new_columns)?;
+            inner.catalog.ensure(database, &cols).await?;
+        }
         // The body's size was admitted; the rows may take more or less.
         let size: usize = batches.iter().map(|(_, b)| batch_bytes(b)).sum();
         if size >= self.reserved {
@@ -841,6 +848,21 @@ fn checked_columns(
     cols.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
     cols.dedup();
     Ok(cols)
+}
+
+/// Whether `catalog` has every column of the batches, with the type it has there.
+fn all_known(catalog: &Catalog, database: &str, batches: &[(String, RecordBatch)]) -> bool {
+    let Some(db) = catalog.database(database) else {
+        return false;
+    };
+    batches.iter().all(|(table, b)| {
+        db.tables.get(table).is_some_and(|t| {
+            b.schema_ref().fields().iter().all(|f| {
+                column_type_of(f.name(), f.data_type())
+                    .is_some_and(|ty| t.columns.get(f.name()) == Some(&ty))
+            })
+        })
+    })
 }
 
 /// The columns the batches have, as catalog entries.
@@ -1112,5 +1134,58 @@ async fn persister(inner: Arc<Inner>) {
                 backoff = (backoff * 2).min(inner.config.persist_retry_max_backoff.max(min));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampNanosecondArray};
+    use influxgate::schema::FieldType;
+
+    fn batch(field: ArrayRef) -> RecordBatch {
+        let time = TimestampNanosecondArray::from(vec![1]).with_timezone("UTC");
+        RecordBatch::try_from_iter(vec![
+            ("x", field),
+            (TIME_COLUMN, Arc::new(time) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    /// A write skips the catalog update only when every column is there with its type.
+    #[test]
+    fn all_known_needs_every_column_with_its_type() {
+        let floats = batch(Arc::new(Float64Array::from(vec![1.0])));
+        let ints = batch(Arc::new(Int64Array::from(vec![1])));
+        let mut catalog = Catalog::default();
+        let table = |name: &str| vec![(name.to_string(), floats.clone())];
+        assert!(!all_known(&catalog, "db", &table("cpu")), "no database");
+        catalog::apply(
+            &mut catalog,
+            "db",
+            &checked_columns("db", &table("cpu"), &[]).unwrap(),
+        );
+        assert!(all_known(&catalog, "db", &table("cpu")));
+        assert!(!all_known(&catalog, "db", &table("mem")), "unknown table");
+        assert!(
+            !all_known(&catalog, "other", &table("cpu")),
+            "unknown database"
+        );
+        let conflicting = vec![("cpu".to_string(), ints)];
+        assert!(!all_known(&catalog, "db", &conflicting), "another type");
+        let wider = RecordBatch::try_from_iter(vec![
+            ("x", floats.column(0).clone()),
+            ("y", Arc::new(Float64Array::from(vec![2.0])) as ArrayRef),
+            (TIME_COLUMN, floats.column(1).clone()),
+        ])
+        .unwrap();
+        assert!(
+            !all_known(&catalog, "db", &[("cpu".to_string(), wider)]),
+            "new column"
+        );
+        // What the catalog holds: x as a float, and the time column.
+        let cpu = catalog.table("db", "cpu").unwrap();
+        assert_eq!(cpu.columns["x"], ColumnType::Field(FieldType::Float));
+        assert_eq!(cpu.columns[TIME_COLUMN], ColumnType::Time);
     }
 }
