@@ -6,7 +6,8 @@
 //! as soon as their rows are in Parquet files, so for those seconds acknowledged points would
 //! live only in memory. Here every put, copy and rename also syncs the new file and the
 //! directories from its parent up to the store's root (a put may have created some of them), and
-//! a delete syncs the parent directory, before returning.
+//! a delete syncs what is left of the file's directory chain, before returning. A failed sync
+//! fails the call, so a persist is retried instead of its WAL segments being deleted.
 
 use std::fmt;
 use std::fs::File;
