@@ -374,14 +374,16 @@ impl Storage {
         if inner.closed.load(Ordering::Acquire) {
             return Err(StorageError::ShutDown);
         }
-        let cols = checked_columns(database, &batches, new_columns)?;
+        let cols = checked_columns(&inner.catalog.snapshot(), database, &batches, new_columns)?;
         let size: usize = batches.iter().map(|(_, b)| batch_bytes(b)).sum();
         inner.reserve(size)?;
         let mut reservation = Reservation {
             bytes: &inner.bytes,
             size,
         };
-        inner.catalog.ensure(database, &cols).await?;
+        if let Some(cols) = cols {
+            inner.catalog.ensure(database, &cols).await?;
+        }
         let frame = wal::encode_frame(database, &batches)?;
         let id = inner.next_wal_id.fetch_add(1, Ordering::Relaxed);
         inner
@@ -750,13 +752,8 @@ impl LoggedWrite {
         new_columns: &[NewColumn],
     ) -> Result<()> {
         let inner = &self.inner;
-        if new_columns.is_empty() && all_known(&inner.catalog.snapshot(), database, &batches) {
-            // The usual write: nothing to add to the catalog, no column list to build and sort.
-            for (table, b) in &batches {
-                validate_batch(database, table, b)?;
-            }
-        } else {
-            let cols = checked_columns(database, &batches, new_columns)?;
+        let catalog = inner.catalog.snapshot();
+        if let Some(cols) = checked_columns(&catalog, database, &batches, new_columns)? {
             inner.catalog.ensure(database, &cols).await?;
         }
         // The body's size was admitted; the rows may take more or less.
@@ -819,15 +816,21 @@ fn replay_entry(catalog: &CatalogStore, entry: wal::WalEntry) -> Option<Replayed
     }
 }
 
-/// Validate the batches and list every column they use or introduce, sorted; two types for one
-/// column is a `SchemaConflict`.
+/// Validate the batches and list the columns the catalog must be checked and extended with:
+/// `None` when `catalog` already has every one of them with its type (the usual write: no list
+/// to build and sort), else every column they use or introduce, sorted; two types for one column
+/// is a `SchemaConflict`.
 fn checked_columns(
+    catalog: &Catalog,
     database: &str,
     batches: &[(String, RecordBatch)],
     new_columns: &[NewColumn],
-) -> Result<Vec<NewColumn>> {
+) -> Result<Option<Vec<NewColumn>>> {
     for (table, b) in batches {
         validate_batch(database, table, b)?;
+    }
+    if new_columns.is_empty() && all_known(catalog, database, batches) {
+        return Ok(None);
     }
     let mut cols = new_columns.to_vec();
     cols.extend(derived_columns(batches));
@@ -847,7 +850,7 @@ fn checked_columns(
     }
     cols.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
     cols.dedup();
-    Ok(cols)
+    Ok(Some(cols))
 }
 
 /// Whether `catalog` has every column of the batches, with the type it has there.
@@ -1160,10 +1163,13 @@ mod tests {
         let mut catalog = Catalog::default();
         let table = |name: &str| vec![(name.to_string(), floats.clone())];
         assert!(!all_known(&catalog, "db", &table("cpu")), "no database");
-        catalog::apply(
-            &mut catalog,
-            "db",
-            &checked_columns("db", &table("cpu"), &[]).unwrap(),
+        let cols = checked_columns(&catalog, "db", &table("cpu"), &[]).unwrap();
+        catalog::apply(&mut catalog, "db", &cols.expect("all new"));
+        // Known now: nothing to check against the catalog or add to it.
+        assert!(
+            checked_columns(&catalog, "db", &table("cpu"), &[])
+                .unwrap()
+                .is_none()
         );
         assert!(all_known(&catalog, "db", &table("cpu")));
         assert!(!all_known(&catalog, "db", &table("mem")), "unknown table");
