@@ -63,18 +63,14 @@ pub fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
         .column_by_name(TIME_COLUMN)
         .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
         .ok_or_else(|| StorageError::Catalog("batch without a nanosecond time column".into()))?;
-    let values = time.values();
-    let Some((lo, hi)) = values.iter().fold(None, |range, &t| match range {
-        None => Some((t, t)),
-        Some((lo, hi)) => Some((t.min(lo), t.max(hi))),
-    }) else {
+    let (Some(lo), Some(hi)) = (arrow::compute::min(time), arrow::compute::max(time)) else {
         return Ok(Vec::new());
     };
     // The usual batch holds one day: no per-row days to compute and sort.
     if day_of(lo) == day_of(hi) {
         return Ok(vec![(day_of(lo), batch.clone())]);
     }
-    let days: Vec<i64> = values.iter().map(|t| day_of(*t)).collect();
+    let days: Vec<i64> = time.values().iter().map(|t| day_of(*t)).collect();
     let mut distinct = days.clone();
     distinct.sort_unstable();
     distinct.dedup();
