@@ -658,8 +658,8 @@ mod tests {
     fn wal_nice_option_reaches_the_storage() {
         let nice = |args: &[&str]| {
             let cli = Cli::try_parse_from([&["influxgate"], args].concat()).unwrap();
-            let dir = std::env::temp_dir();
-            storage_config(&dir, None, Some(&cli.serve))
+            let dir = tempfile::tempdir().unwrap();
+            storage_config(dir.path(), None, Some(&cli.serve))
                 .unwrap()
                 .wal_thread_nice
         };
